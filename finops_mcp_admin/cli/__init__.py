@@ -1,0 +1,81 @@
+"""The `mcpadmin` command: the root Typer app and the one error boundary.
+
+Typer lives only in this package. Commands parse, build clients from settings, make one core
+call and render; every AdminError is caught here, once, and becomes one stderr line and its
+exit code. Tracebacks only with --debug (locals are never shown: they can hold keys).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
+from . import audit, keys
+
+EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
+
+app = typer.Typer(
+    name="mcpadmin", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False, pretty_exceptions_show_locals=False,
+    help="Security administration for remote MCP servers: API keys, CORS, stack, audit.",
+    epilog=EPILOG,
+)
+app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
+
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mcpadmin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", envvar="MCPADMIN_DEBUG", help="Show tracebacks for unexpected errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Security administration for remote MCP servers: API keys, CORS, stack, audit."""
+    global _debug
+    _debug = debug
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"mcpadmin: error: {message}\n")
+    sys.exit(code)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, map every failure to one line and an exit code."""
+    global _debug
+    _debug = _debug or os.environ.get("MCPADMIN_DEBUG", "") not in ("", "0", "false")
+    try:
+        code = app(standalone_mode=False)
+    except AdminError as exc:
+        _fail(str(exc), exc.exit_code)
+    except typer.Abort:
+        _fail("interrupted", INTERRUPTED)
+    except KeyboardInterrupt:
+        _fail("interrupted", INTERRUPTED)
+    except typer.TyperException as exc:  # usage errors from the parser
+        hint = ""
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            hint = f" (try '{ctx.command_path} --help')"
+        _fail(f"{exc.format_message()}{hint}", getattr(exc, "exit_code", USAGE))
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:
+        if _debug:
+            traceback.print_exc()
+        _fail(f"unexpected {type(exc).__name__} (run with --debug for details)", 1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,121 @@
+"""Output: data on stdout as table | json | csv, messages on stderr.
+
+One small class per format, chosen by the OutputFormat enum. Tables use tabulate (imported only
+when a table is printed); json and csv carry every field, times in ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any
+
+
+class OutputFormat(str, Enum):
+    """Values of -o/--output."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+Columns = Sequence[tuple[str, str]]  # (field, table header)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_cell(v)}" for k, v in value.items() if v not in (None, "", [])) or "-"
+    return str(value)
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return "" if value is None else value
+
+
+class TableFormat:
+    """Human-readable, only the given columns."""
+
+    def rows(self, rows: Sequence[dict[str, Any]], columns: Columns) -> str:
+        from tabulate import tabulate
+
+        return tabulate([[_cell(r.get(f)) for f, _ in columns] for r in rows],
+                        headers=[h for _, h in columns], tablefmt="simple", disable_numparse=True)
+
+    def record(self, record: dict[str, Any]) -> str:
+        from tabulate import tabulate
+
+        return tabulate([[k, _cell(v)] for k, v in record.items()], tablefmt="plain",
+                        disable_numparse=True)
+
+
+class JsonFormat:
+    """Every field; a list is a JSON array, a record an object."""
+
+    def rows(self, rows: Sequence[dict[str, Any]], columns: Columns) -> str:
+        return json.dumps(list(rows), indent=2)
+
+    def record(self, record: dict[str, Any]) -> str:
+        return json.dumps(record, indent=2)
+
+
+class CsvFormat:
+    """Every field, a header row, lists space-separated."""
+
+    def rows(self, rows: Sequence[dict[str, Any]], columns: Columns) -> str:
+        import io
+
+        fields = list(rows[0]) if rows else [f for f, _ in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _flat(r.get(k)) for k in fields} for r in rows)
+        return buf.getvalue().rstrip("\n")
+
+    def record(self, record: dict[str, Any]) -> str:
+        return self.rows([record], [(k, k) for k in record])
+
+
+FORMATS = {OutputFormat.table: TableFormat(), OutputFormat.json: JsonFormat(),
+           OutputFormat.csv: CsvFormat()}
+
+
+def out(text: str) -> None:
+    """Data to stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def note(text: str, quiet: bool = False) -> None:
+    """A message to stderr (suppressed by --quiet)."""
+    if not quiet:
+        sys.stderr.write(text + "\n")
+
+
+def rows(data: Sequence[dict[str, Any]], columns: Columns, fmt: OutputFormat,
+         quiet_field: str | None = None, quiet: bool = False) -> None:
+    """Print a listing; with --quiet only quiet_field, one per line."""
+    if quiet and quiet_field:
+        for row in data:
+            out(str(row[quiet_field]))
+        return
+    if fmt is OutputFormat.table and not data:
+        note("(none)")
+        return
+    out(FORMATS[fmt].rows(data, columns))
+
+
+def record(data: dict[str, Any], fmt: OutputFormat) -> None:
+    """Print one object."""
+    out(FORMATS[fmt].record(data))

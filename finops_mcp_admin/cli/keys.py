@@ -1,0 +1,252 @@
+"""`mcpadmin keys ...`: create, list, show, hash, verify, rotate, revoke, import."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from .. import lifecycle
+from ..config import load_settings
+from ..durations import iso, parse_duration, parse_future, utcnow
+from ..errors import CheckFailed, InvalidInput
+from ..keys import STATUSES, ApiKey, KeyHasher, Secret
+from ..store import open_store
+from . import _render as render
+from ._options import NamespaceOpt, OutputOpt, QuietOpt, StoreOpt
+from ._render import OutputFormat
+from ._stdin import read_all_stdin, read_secret, stdin_is_terminal
+
+app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke API keys.")
+
+LIST_COLUMNS = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("scopes", "SCOPES"),
+                ("status", "STATUS"), ("created_at", "CREATED"), ("expires_at", "EXPIRES"),
+                ("last_used_at", "LAST USED")]
+
+RefArg = Annotated[str, typer.Argument(metavar="ID|NAME", help="Key id, or name (the newest key of that name).")]
+ScopeOpt = Annotated[list[str] | None, typer.Option("--scope", "-s", help="Scope granted, e.g. tools:read (repeatable).")]
+OwnerOpt = Annotated[str | None, typer.Option("--owner", help="Team or person responsible for the key.")]
+
+
+def _issued(issued: lifecycle.IssuedKey, fmt: OutputFormat, quiet: bool) -> None:
+    """Print a new key: the only time the plaintext is ever shown."""
+    key = issued.key
+    if quiet:
+        render.out(issued.token.reveal())
+        return
+    render.record({"id": key.id, "name": key.name, "key": issued.token.reveal(),
+                   "scopes": list(key.scopes), "created_at": iso(key.created_at),
+                   "expires_at": iso(key.expires_at), "owner": key.owner}, fmt)
+    render.note("Save this key now: it is not stored and will not be shown again.")
+
+
+def _public(keys: list[ApiKey]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [k.to_public(now) for k in keys]
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="Unique name of the client, e.g. ci-pipeline.")],
+    scope: ScopeOpt = None,
+    expires: Annotated[str | None, typer.Option(help="Lifetime (90d, 24h) or ISO date; default never.")] = None,
+    owner: OwnerOpt = None,
+    description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """Create a key and print it once (exit 4 if an active key has this NAME).
+
+    Example: KEY=$(mcpadmin keys create ci-pipeline --scope tools:read --expires 90d -q)
+    """
+    settings, now = load_settings(store, namespace), utcnow()
+    expires_at = parse_future(expires, now) if expires else None
+    with open_store(settings) as s:
+        issued = lifecycle.create_key(
+            s, KeyHasher(settings.hash_params), name=name, actor=settings.actor, now=now,
+            scopes=scope or (), expires_at=expires_at, owner=owner, description=description)
+    _issued(issued, output, quiet)
+
+
+@app.command("list")
+def list_(
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include revoked and expired keys.")] = False,
+    owner: OwnerOpt = None,
+    status: Annotated[str | None, typer.Option(help=f"Only keys in this status: {', '.join(STATUSES)}.")] = None,
+    expiring_within: Annotated[str | None, typer.Option(help="Only keys expiring within this duration, e.g. 7d.")] = None,
+    unused_for: Annotated[str | None, typer.Option(help="Only keys not used for this duration, e.g. 30d.")] = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """List keys (active ones unless --all or --status): never a secret or hash.
+
+    Example: mcpadmin keys list --expiring-within 7d -o json
+    """
+    key_filter = lifecycle.KeyFilter(
+        include_all=all_, owner=owner, status=status,
+        expiring_within=parse_duration(expiring_within) if expiring_within else None,
+        unused_for=parse_duration(unused_for) if unused_for else None)
+    with open_store(load_settings(store, namespace)) as s:
+        keys = lifecycle.list_keys(s, key_filter, utcnow())
+    render.rows(_public(keys), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
+
+
+@app.command()
+def show(ref: RefArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
+         output: OutputOpt = OutputFormat.table) -> None:
+    """Show one key's record (exit 3 if there is none).
+
+    Example: mcpadmin keys show ci-pipeline -o json
+    """
+    with open_store(load_settings(store, namespace)) as s:
+        key = lifecycle.resolve(s, ref).key
+    render.record(key.to_public(utcnow()), output)
+
+
+@app.command("hash")
+def hash_(
+    check: Annotated[str | None, typer.Option("--check", metavar="PHC", help="Verify the key against this argon2id hash instead (exit 0 match, 1 no match).")] = None,
+) -> None:
+    """Read a key on stdin and print its argon2id PHC hash (for MCP_API_KEY_HASHES).
+
+    Example: mcpadmin keys hash < key.txt >> hashes.txt
+    """
+    token = read_secret()
+    hasher = KeyHasher(load_settings().hash_params)
+    if check is None:
+        render.out(hasher.hash(token))
+    elif hasher.verify(check.strip(), token):
+        render.note("match")
+    else:
+        raise CheckFailed("no match: the key does not match this hash")
+
+
+@app.command()
+def verify(store: StoreOpt = None, namespace: NamespaceOpt = None,
+           output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False) -> None:
+    """Read a key on stdin and say whether it is valid (exit 0 valid, 1 invalid, 2 malformed).
+
+    Example: mcpadmin keys verify < key.txt
+    """
+    token = read_secret()
+    settings = load_settings(store, namespace)
+    with open_store(settings) as s:
+        result = lifecycle.verify_key(s, KeyHasher(settings.hash_params), token, utcnow())
+    if not quiet:
+        data: dict[str, Any] = {"valid": result.valid, "reason": result.reason}
+        if result.key is not None:
+            data.update(result.key.to_public(utcnow()))
+        render.record(data, output)
+    if not result.valid:
+        raise CheckFailed(f"invalid key: {result.reason}")
+
+
+@app.command()
+def rotate(
+    ref: RefArg,
+    grace: Annotated[str, typer.Option(help="How long the old key stays valid (0 = invalid at once).")] = "24h",
+    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """Issue a new key with the same name, owner and scopes; print it once.
+
+    Example: mcpadmin keys rotate ci-pipeline --grace 24h
+    """
+    settings, now = load_settings(store, namespace), utcnow()
+    grace_period = parse_duration(grace)
+    with open_store(settings) as s:
+        old, issued = lifecycle.rotate_key(s, KeyHasher(settings.hash_params), ref,
+                                           grace=grace_period, actor=settings.actor, now=now)
+    _issued(issued, output, quiet)
+    render.note(f"old key {old.id} is valid until {iso(old.expires_at)}", quiet)
+
+
+@app.command()
+def revoke(
+    ref: Annotated[str | None, typer.Argument(metavar="[ID|NAME]", help="Key id, or name (revokes every valid key of that name).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the audit trail.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Bulk: revoke every valid key (of --owner, if given).")] = False,
+    owner: Annotated[str | None, typer.Option(help="With --all: only this owner's keys.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (required without a terminal).")] = False,
+    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """Revoke a key at once, or in bulk with --all [--owner X] after confirmation.
+
+    Example: mcpadmin keys revoke ci-pipeline --reason "laptop lost"
+    """
+    if (ref is None) == (not all_):
+        raise InvalidInput("give either ID|NAME or --all [--owner X]")
+    if owner is not None and not all_:
+        raise InvalidInput("--owner selects keys for bulk revocation: add --all")
+    now = utcnow()
+    with open_store(load_settings(store, namespace)) as s:
+        if ref is not None:
+            revoked = lifecycle.revoke_key(s, ref, reason=reason, now=now)
+        else:
+            _confirm_bulk(len(lifecycle.select_bulk(s, owner=owner, now=now)), owner, yes)
+            revoked = lifecycle.revoke_keys(s, owner=owner, reason=reason, now=now)
+    render.note(f"revoked {len(revoked)} key(s)" if revoked else "nothing to revoke: "
+                "no valid key matched", quiet)
+    render.rows(_public(revoked), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
+
+
+def _confirm_bulk(count: int, owner: str | None, yes: bool) -> None:
+    if yes or count == 0:
+        return
+    if not stdin_is_terminal():
+        raise InvalidInput("refusing bulk revocation without --yes when stdin is not a terminal")
+    who = f"of owner {owner!r}" if owner else "in the store"
+    if not typer.confirm(f"Revoke all {count} valid key(s) {who}?", default=False, err=True):
+        raise CheckFailed("cancelled: nothing was revoked")
+
+
+class ImportFormat(str, Enum):
+    """Layouts `keys import` reads."""
+
+    auto = "auto"
+    lines = "lines"
+    api_keys = "api-keys"
+
+
+def _parse_import(text: str, fmt: ImportFormat, prefix: str) -> list[tuple[str, Secret]]:
+    """`name:key` lines, or an API_KEYS value (`k1,k2`, optionally `API_KEYS=` in front).
+    Errors cite line numbers, never the content (which holds keys)."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if fmt is ImportFormat.auto:
+        fmt = ImportFormat.lines if any(":" in line for line in lines) else ImportFormat.api_keys
+    if fmt is ImportFormat.api_keys:
+        joined = ",".join(line.removeprefix("API_KEYS=").strip("'\"") for line in lines)
+        values = [v.strip() for v in joined.split(",") if v.strip()]
+        return [(f"{prefix}-{i}", Secret(v)) for i, v in enumerate(values, start=1)]
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        name, sep, key = line.partition(":")
+        if not sep or not name.strip() or not key.strip():
+            raise InvalidInput(f"import line {number}: expected name:key")
+        entries.append((name.strip(), Secret(key.strip())))
+    return entries
+
+
+@app.command("import")
+def import_(
+    format_: Annotated[ImportFormat, typer.Option("--format", help="auto: name:key lines if any line has ':', else an API_KEYS list.")] = ImportFormat.auto,
+    name_prefix: Annotated[str, typer.Option(help="Names for API_KEYS entries: PREFIX-1, PREFIX-2, ...")] = "imported",
+    scope: ScopeOpt = None, owner: OwnerOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """Import existing plaintext keys from stdin, storing only their hashes (all or nothing).
+
+    Example: printenv API_KEYS | mcpadmin keys import --scope tools:read
+    """
+    entries = _parse_import(read_all_stdin(), format_, name_prefix)
+    settings = load_settings(store, namespace)
+    with open_store(settings) as s:
+        imported = lifecycle.import_keys(s, KeyHasher(settings.hash_params), entries,
+                                         actor=settings.actor, now=utcnow(), scopes=scope or (),
+                                         owner=owner)
+    render.note(f"imported {len(imported)} key(s); only their hashes are stored", quiet)
+    render.rows(_public(imported), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)

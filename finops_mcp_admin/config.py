@@ -1,0 +1,124 @@
+"""Settings, resolved as: flag > environment > config file > default.
+
+Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
+(`~/.config/mcpadmin/config.toml`). Example:
+
+    store = "rediss://mcpadmin@cache.internal:6379/0"
+    namespace = "prod"
+    [argon2]
+    time_cost = 2
+    memory_cost = 19456
+    parallelism = 1
+
+Secrets (the Redis password) come from the environment or the file, never from argv.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+from .keys import HashParams
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def config_path() -> Path:
+    """Where the config file is looked for."""
+    explicit = os.environ.get("MCPADMIN_CONFIG")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mcpadmin" / "config.toml"
+
+
+def default_store_url() -> str:
+    """The embedded SQLite store under $XDG_DATA_HOME (~/.local/share)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'mcpadmin' / 'mcpadmin.db'}"
+
+
+def _default_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry (containers): fall back to the uid
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the core needs to open a store and hash keys."""
+
+    store_url: str
+    namespace: str = "mcpadmin"
+    hash_params: HashParams = field(default_factory=HashParams)
+    actor: str = ""
+    redis_password: str | None = field(default=None, repr=False)
+    redis_ca_file: str | None = None
+    audit_maxlen: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not _NAMESPACE.match(self.namespace):
+            raise InvalidInput(
+                f"invalid namespace {self.namespace!r}: use 1-64 letters, digits, '.', '_' or '-'"
+            )
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except PermissionError:
+        raise InvalidInput(f"cannot read config file {path}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} must be an integer, not {value!r}") from None
+
+
+def load_settings(store: str | None = None, namespace: str | None = None) -> Settings:
+    """Resolve settings from the given flags, the environment, the config file and defaults."""
+    env = os.environ
+    file = _read_file(config_path())
+    argon = file.get("argon2", {}) if isinstance(file.get("argon2", {}), dict) else {}
+
+    def pick(flag: Any, env_name: str, file_value: Any, default: Any) -> Any:
+        for value in (flag, env.get(env_name), file_value):
+            if value not in (None, ""):
+                return value
+        return default
+
+    defaults = HashParams()
+    params = HashParams(
+        time_cost=_int(pick(None, "MCPADMIN_ARGON2_TIME_COST", argon.get("time_cost"),
+                            defaults.time_cost), "argon2 time_cost"),
+        memory_cost=_int(pick(None, "MCPADMIN_ARGON2_MEMORY_COST", argon.get("memory_cost"),
+                              defaults.memory_cost), "argon2 memory_cost"),
+        parallelism=_int(pick(None, "MCPADMIN_ARGON2_PARALLELISM", argon.get("parallelism"),
+                              defaults.parallelism), "argon2 parallelism"),
+    )
+    return Settings(
+        store_url=str(pick(store, "MCPADMIN_STORE", file.get("store"), default_store_url())),
+        namespace=str(pick(namespace, "MCPADMIN_NAMESPACE", file.get("namespace"), "mcpadmin")),
+        hash_params=params,
+        actor=str(pick(None, "MCPADMIN_ACTOR", file.get("actor"), "") or _default_actor()),
+        redis_password=pick(None, "MCPADMIN_REDIS_PASSWORD", file.get("redis_password"), None),
+        redis_ca_file=pick(None, "MCPADMIN_REDIS_CA", file.get("redis_ca_file"), None),
+        audit_maxlen=_int(pick(None, "MCPADMIN_AUDIT_MAXLEN", file.get("audit_maxlen"), 100_000),
+                          "audit_maxlen"),
+    )

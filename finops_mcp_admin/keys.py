@@ -1,0 +1,291 @@
+"""API keys: the token format, generation, argon2id hashing and the stored record.
+
+Token format (GitHub-style, so malformed tokens are rejected before any store or hash work and
+secret scanners can find leaked keys):
+
+    mcpk_<id>_<secret><crc>
+
+`id` is 12 base62 characters, public (lists, logs, lookups — like a Vault accessor); `secret`
+is 32 base62 characters from `secrets` (≈190 bits); `crc` is CRC32 of everything before it,
+6 base62 characters. The plaintext token exists only in the output of create/rotate; at rest
+there is an argon2id PHC string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import zlib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .durations import from_iso, iso
+from .errors import InvalidInput, MalformedKey
+
+if TYPE_CHECKING:  # argon2 is imported lazily: `keys list` never needs it
+    from argon2 import PasswordHasher
+
+PREFIX = "mcpk_"
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+ID_LEN = 12
+SECRET_LEN = 32
+CRC_LEN = 6
+#: Imported keys may carry longer secrets; anything longer than this is not a key.
+MAX_TOKEN_LEN = 256
+_TOKEN = re.compile(r"^mcpk_([0-9A-Za-z]{12})_([0-9A-Za-z]{38,200})$")
+_ID = re.compile(r"^[0-9A-Za-z]{12}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SCOPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$")
+#: Legacy (imported, non-mcpk) keys are found through a 12-bit keyed fingerprint: small enough
+#: to reveal almost nothing about the key, large enough that an unknown token almost never
+#: reaches argon2. See README "Importing existing keys".
+LEGACY_BUCKETS = 4096
+
+ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+STATUSES = (ACTIVE, REVOKED, EXPIRED)
+
+
+def _base62(number: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        number, rem = divmod(number, 62)
+        chars.append(BASE62[rem])
+    return "".join(reversed(chars))
+
+
+def _checksum(body: str) -> str:
+    return _base62(zlib.crc32(body.encode("ascii")), CRC_LEN)
+
+
+def _random_base62(length: int) -> str:
+    return "".join(secrets.choice(BASE62) for _ in range(length))
+
+
+class Secret:
+    """A plaintext key. Redacted in repr/str so it cannot leak through logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The plaintext, for the one place that prints it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ParsedToken:
+    """A token that passed the format and checksum checks; only the id is public."""
+
+    key_id: str
+
+
+def new_key_id() -> str:
+    """A fresh random public key id."""
+    return _random_base62(ID_LEN)
+
+
+def generate_token(key_id: str | None = None) -> tuple[str, Secret]:
+    """A fresh key: (id, plaintext token)."""
+    key_id = key_id or new_key_id()
+    body = f"{PREFIX}{key_id}_{_random_base62(SECRET_LEN)}"
+    return key_id, Secret(body + _checksum(body))
+
+
+def looks_like_mcpk(token: str) -> bool:
+    """True when the token claims our format (and so must pass its checks)."""
+    return token.startswith(PREFIX)
+
+
+def parse_token(token: str) -> ParsedToken:
+    """Check format and checksum; raise MalformedKey without touching any store."""
+    if len(token) > MAX_TOKEN_LEN:
+        raise MalformedKey("key is malformed: too long")
+    match = _TOKEN.match(token)
+    if not match:
+        raise MalformedKey("key is malformed: expected mcpk_<id>_<secret>")
+    body, crc = token[:-CRC_LEN], token[-CRC_LEN:]
+    if not hmac.compare_digest(_checksum(body), crc):
+        raise MalformedKey("key is malformed: checksum mismatch (truncated or mistyped?)")
+    return ParsedToken(key_id=match.group(1))
+
+
+def is_key_id(text: str) -> bool:
+    """True when text has the shape of a key id."""
+    return bool(_ID.match(text))
+
+
+def legacy_bucket(salt: str, token: str) -> int:
+    """The keyed fingerprint bucket of a legacy token (salt is per store)."""
+    digest = hmac.new(salt.encode(), token.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:2], "big") % LEGACY_BUCKETS
+
+
+def _printable(value: str, what: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is too long ({len(value)} characters, at most {limit})")
+    if not value.isprintable():
+        raise InvalidInput(f"{what} contains non-printable characters")
+    return value
+
+
+def validate_name(name: str) -> str:
+    """A key name: 1-64 characters of letters, digits, '.', '_' and '-', starting alphanumeric."""
+    _printable(name, "name", 64)
+    if not _NAME.match(name):
+        raise InvalidInput(
+            f"invalid name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def validate_scope(scope: str) -> str:
+    """A scope such as `tools:read`."""
+    _printable(scope, "scope", 64)
+    if not _SCOPE.match(scope):
+        raise InvalidInput(f"invalid scope {scope!r}: use letters, digits and ':._/-'")
+    return scope
+
+
+def validate_text(value: str | None, what: str, limit: int = 256) -> str | None:
+    """Free text (owner, description, reason): printable and bounded."""
+    return None if value is None else _printable(value, what, limit)
+
+
+# --- hashing -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HashParams:
+    """argon2id cost. Defaults are OWASP's minimum (m=19 MiB, t=2, p=1): ≈30 ms per verify."""
+
+    time_cost: int = 2
+    memory_cost: int = 19456
+    parallelism: int = 1
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.time_cost <= 100):
+            raise InvalidInput("argon2 time_cost must be between 1 and 100")
+        if not (8 * self.parallelism <= self.memory_cost <= 4 * 1024 * 1024):
+            raise InvalidInput("argon2 memory_cost must be between 8*parallelism and 4194304 KiB")
+        if not (1 <= self.parallelism <= 64):
+            raise InvalidInput("argon2 parallelism must be between 1 and 64")
+
+
+class KeyHasher:
+    """argon2id hashing with rehash detection. Verification is constant-time (libargon2)."""
+
+    def __init__(self, params: HashParams | None = None) -> None:
+        from argon2 import PasswordHasher, Type
+
+        self.params = params or HashParams()
+        self._ph: PasswordHasher = PasswordHasher(
+            time_cost=self.params.time_cost,
+            memory_cost=self.params.memory_cost,
+            parallelism=self.params.parallelism,
+            type=Type.ID,
+        )
+
+    def hash(self, token: Secret) -> str:
+        """The PHC string for a token."""
+        return self._ph.hash(token.reveal())
+
+    def verify(self, phc: str, token: Secret) -> bool:
+        """True when the token matches the PHC string; InvalidInput if phc is not a PHC string."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        try:
+            return self._ph.verify(phc, token.reveal())
+        except VerificationError:
+            return False
+        except InvalidHashError:
+            raise InvalidInput("not an argon2 PHC hash string") from None
+
+    def needs_rehash(self, phc: str) -> bool:
+        """True when phc was made with other parameters than ours (upgrade on next use)."""
+        return self._ph.check_needs_rehash(phc)
+
+
+# --- the record ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key's record. Never holds the plaintext or the hash."""
+
+    id: str
+    name: str
+    created_at: datetime
+    created_by: str
+    scopes: tuple[str, ...] = ()
+    owner: str | None = None
+    description: str | None = None
+    state: str = ACTIVE  # stored: active | revoked; "expired" is derived from expires_at
+    expires_at: datetime | None = None
+    rotated_from: str | None = None
+    rotated_to: str | None = None
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+    last_used_at: datetime | None = None
+    legacy: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def status(self, now: datetime) -> str:
+        """active | revoked | expired, at `now`."""
+        if self.state == REVOKED:
+            return REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return EXPIRED
+        return ACTIVE
+
+    def is_valid(self, now: datetime) -> bool:
+        """True when the key may authenticate at `now`."""
+        return self.status(now) == ACTIVE
+
+    def with_changes(self, **changes: Any) -> ApiKey:
+        """A copy with fields replaced."""
+        return replace(self, **changes)
+
+    def to_public(self, now: datetime) -> dict[str, Any]:
+        """The record as JSON-able data, with the status at `now`. No secret, no hash."""
+        data = self.to_stored()
+        del data["state"]
+        data["status"] = self.status(now)
+        data["scopes"] = list(self.scopes)
+        return data
+
+    def to_stored(self) -> dict[str, Any]:
+        """The record as the stores persist it (ISO times)."""
+        data = asdict(self)
+        data.pop("extra")
+        data["scopes"] = list(self.scopes)
+        for name in ("created_at", "expires_at", "revoked_at", "last_used_at"):
+            data[name] = iso(data[name])
+        return data
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> ApiKey:
+        """Inverse of to_stored; unknown fields are kept aside, not lost."""
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("created_at", "expires_at", "revoked_at", "last_used_at"):
+            values[name] = from_iso(values.get(name))
+        values["scopes"] = tuple(values.get("scopes") or ())
+        values["legacy"] = bool(values.get("legacy"))
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})

@@ -1,0 +1,299 @@
+"""The production store: Redis (or Valkey / ElastiCache), shared by every server replica.
+
+Layout under the namespace hash tag `{ns}` (one cluster slot, so multi-key transactions stay
+legal on a cluster):
+
+    {ns}:key:<id>     HASH  rec (JSON record), hash (argon2id PHC), used (last use, ISO)
+    {ns}:ids          SET   every key id — list reads this index, never KEYS/SCAN
+    {ns}:name:<name>  STRING id of the newest key issued under the name
+    {ns}:legacy:<b>   SET   ids of imported non-mcpk keys in fingerprint bucket b
+    {ns}:cors         SET   the CORS allowlist
+    {ns}:meta         HASH  lookup_salt, schema
+    {ns}:version      INT   bumped by every mutation
+    {ns}:audit        STREAM admin audit trail (actor, action, key id, time — never a secret)
+    {ns}:changes      pub/sub channel announcing each committed mutation
+
+Mutations are optimistic transactions: every key read is WATCHed, the writes, the version bump,
+the audit entries and the PUBLISH go in one MULTI/EXEC, and the whole step re-runs if a watched
+key changed. last_used and rehash are single-field HSETs, so they can never undo a revocation.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ..durations import from_iso, iso, utcnow
+from ..errors import BackendUnavailable, NotFound, PermissionDenied
+from ..keys import ApiKey
+from .base import AuditEvent, KeyStore, PendingAudit, StoredKey, T
+
+if TYPE_CHECKING:
+    import redis
+
+#: Optimistic transactions re-run on contention; 20 concurrent writers settle well within this.
+MAX_ATTEMPTS = 200
+#: Fail fast: an unreachable store must not hang a CLI or a health check (redis-py 8 otherwise
+#: retries with back-off for seconds).
+CONNECT_TIMEOUT = 1.5
+SOCKET_TIMEOUT = 5.0
+_BATCH = 2000
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def connect(url: str, password: str | None = None, ca_file: str | None = None,
+            socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
+    """A client with fast, non-retrying failure; TLS for rediss:// (optionally a private CA)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kwargs: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": socket_timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": True,
+    }
+    if password and urlsplit(url).password is None:
+        kwargs["password"] = password
+    if url.startswith("rediss://") and ca_file:
+        kwargs["ssl_ca_certs"] = ca_file
+    return redis.Redis.from_url(url, **kwargs)
+
+
+@contextmanager
+def redis_errors(display_url: str) -> Iterator[None]:
+    """Map redis-py exceptions to one-line AdminErrors (no URL password, no traceback)."""
+    from redis import exceptions as rx
+
+    try:
+        yield
+    except rx.AuthenticationError:
+        raise PermissionDenied(f"Redis at {display_url} refused the credentials") from None
+    except rx.NoPermissionError:
+        raise PermissionDenied(f"Redis at {display_url}: the ACL user lacks a needed permission") from None
+    except (rx.ConnectionError, rx.TimeoutError) as exc:
+        raise BackendUnavailable(f"cannot reach Redis at {display_url}: {_first_line(exc)}") from None
+    except rx.ResponseError as exc:
+        text = str(exc)
+        if text.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
+            raise PermissionDenied(f"Redis at {display_url} refused us: {_first_line(exc)}") from None
+        if text.startswith("READONLY"):
+            raise BackendUnavailable(f"Redis at {display_url} is a read-only replica") from None
+        raise BackendUnavailable(f"Redis at {display_url} failed: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+class _RedisTx:
+    def __init__(self, store: RedisStore, pipe: redis.client.Pipeline) -> None:
+        self._store = store
+        self._pipe = pipe
+        self.writes: list[Callable[[Any], None]] = []
+        self.pending: list[PendingAudit] = []
+
+    def _watched(self, name: str) -> None:
+        self._pipe.watch(name)
+
+    def get(self, key_id: str) -> StoredKey | None:
+        name = self._store.k("key", key_id)
+        self._watched(name)
+        return self._store.decode(self._pipe.hmget(name, "rec", "hash", "used"))
+
+    def current_id(self, name: str) -> str | None:
+        pointer = self._store.k("name", name)
+        self._watched(pointer)
+        return self._pipe.get(pointer)
+
+    def all_keys(self) -> list[ApiKey]:
+        # Every mutation bumps the version, so watching it makes this bulk read consistent.
+        self._watched(self._store.k("version"))
+        return self._store.list_keys()
+
+    def put(self, key: ApiKey, key_hash: str | None = None, legacy_bucket: int | None = None) -> None:
+        store = self._store
+        record = json.dumps(key.to_stored(), separators=(",", ":"))
+        fields = {"rec": record} if key_hash is None else {"rec": record, "hash": key_hash}
+
+        def write(pipe: Any) -> None:
+            pipe.hset(store.k("key", key.id), mapping=fields)
+            if key_hash is not None:
+                pipe.sadd(store.k("ids"), key.id)
+                if legacy_bucket is not None:
+                    pipe.sadd(store.k("legacy", str(legacy_bucket)), key.id)
+
+        self.writes.append(write)
+
+    def set_current(self, name: str, key_id: str) -> None:
+        self.writes.append(lambda pipe: pipe.set(self._store.k("name", name), key_id))
+
+    def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
+        self.pending.append(PendingAudit(action, key_id, name, detail))
+
+    def cors_origins(self) -> set[str]:
+        self._watched(self._store.k("cors"))
+        return self._store.cors_origins()
+
+    def set_cors_origins(self, add: set[str], remove: set[str]) -> None:
+        def write(pipe: Any) -> None:
+            if add:
+                pipe.sadd(self._store.k("cors"), *sorted(add))
+            if remove:
+                pipe.srem(self._store.k("cors"), *sorted(remove))
+
+        self.writes.append(write)
+
+
+class RedisStore(KeyStore):
+    """KeyStore on Redis; see the module docstring for the layout."""
+
+    def __init__(self, url: str, namespace: str = "mcpadmin", actor: str = "",
+                 password: str | None = None, ca_file: str | None = None,
+                 audit_maxlen: int = 100_000) -> None:
+        self.display_url = redact_url(url)
+        self.namespace = namespace
+        self._actor = actor
+        self._audit_maxlen = audit_maxlen
+        self._prefix = "{" + namespace + "}:"
+        with self._errors():
+            self.client = connect(url, password, ca_file)
+            self.client.ping()
+
+    def k(self, *parts: str) -> str:
+        """A namespaced Redis key."""
+        return self._prefix + ":".join(parts)
+
+    def _errors(self) -> Any:
+        return redis_errors(self.display_url)
+
+    @staticmethod
+    def decode(values: list[str | None]) -> StoredKey | None:
+        """A StoredKey from HMGET rec, hash, used (None when the key does not exist)."""
+        record, key_hash, used = values
+        if record is None:
+            return None
+        key = ApiKey.from_stored(json.loads(record))
+        if used:
+            key = key.with_changes(last_used_at=from_iso(used))
+        return StoredKey(key, key_hash or "")
+
+    def transaction(self, fn: Callable[[Any], T]) -> T:
+        from redis.exceptions import WatchError
+
+        for attempt in range(MAX_ATTEMPTS):
+            with self._errors(), self.client.pipeline(transaction=True) as pipe:
+                tx = _RedisTx(self, pipe)
+                try:
+                    result = fn(tx)
+                    if not (tx.writes or tx.pending):
+                        return result
+                    pipe.multi()
+                    for write in tx.writes:
+                        write(pipe)
+                    pipe.incr(self.k("version"))
+                    now = iso(utcnow())
+                    for entry in tx.pending:
+                        pipe.xadd(self.k("audit"), {
+                            "ts": now, "actor": self._actor, "action": entry.action,
+                            "key_id": entry.key_id or "", "name": entry.name or "",
+                            "detail": entry.detail_json(),
+                        }, maxlen=self._audit_maxlen, approximate=True)
+                    pipe.publish(self.k("changes"), json.dumps({
+                        "actions": [e.action for e in tx.pending],
+                        "key_ids": [e.key_id for e in tx.pending if e.key_id],
+                    }))
+                    pipe.execute()
+                    return result
+                except WatchError:
+                    time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+        raise BackendUnavailable(f"Redis at {self.display_url} is too busy: gave up after "
+                                 f"{MAX_ATTEMPTS} conflicting attempts")
+
+    def get(self, key_id: str) -> StoredKey | None:
+        with self._errors():
+            return self.decode(self.client.hmget(self.k("key", key_id), "rec", "hash", "used"))
+
+    def current_id(self, name: str) -> str | None:
+        with self._errors():
+            return self.client.get(self.k("name", name))
+
+    def _load(self, ids: list[str], fields: tuple[str, ...]) -> list[StoredKey]:
+        out: list[StoredKey] = []
+        for start in range(0, len(ids), _BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            for key_id in ids[start:start + _BATCH]:
+                pipe.hmget(self.k("key", key_id), *fields)
+            for values in pipe.execute():
+                padded = list(values) if len(fields) == 3 else [values[0], None, values[1]]
+                stored = self.decode(padded)
+                if stored is not None:
+                    out.append(stored)
+        return out
+
+    def list_keys(self) -> list[ApiKey]:
+        with self._errors():
+            ids = sorted(self.client.smembers(self.k("ids")))
+            # Hashes stay on the server: listing never needs them.
+            return [s.key for s in self._load(ids, ("rec", "used"))]
+
+    def legacy_candidates(self, bucket: int) -> list[StoredKey]:
+        with self._errors():
+            ids = sorted(self.client.smembers(self.k("legacy", str(bucket))))
+            return self._load(ids, ("rec", "hash", "used"))
+
+    def lookup_salt(self) -> str:
+        with self._errors():
+            self.client.hsetnx(self.k("meta"), "lookup_salt", secrets.token_hex(16))
+            return self.client.hget(self.k("meta"), "lookup_salt")
+
+    def set_hash(self, key_id: str, key_hash: str) -> None:
+        with self._errors():
+            self.client.hset(self.k("key", key_id), "hash", key_hash)
+
+    def touch(self, key_id: str, when: datetime) -> None:
+        with self._errors():
+            self.client.hset(self.k("key", key_id), "used", iso(when))
+
+    def version(self) -> int:
+        with self._errors():
+            return int(self.client.get(self.k("version")) or 0)
+
+    def audit_events(self, since: datetime | None = None) -> list[AuditEvent]:
+        # Stream ids carry the Redis server's clock; allow an hour of skew, then filter on our ts.
+        start = "-" if since is None else f"{int((since - timedelta(hours=1)).timestamp() * 1000)}-0"
+        with self._errors():
+            entries = self.client.xrange(self.k("audit"), min=start, max="+")
+        events = []
+        for _id, f in entries:
+            ts = from_iso(f["ts"])
+            if since is None or ts >= since:
+                events.append(AuditEvent(ts, f["actor"], f["action"], f["key_id"] or None,
+                                         f["name"] or None, json.loads(f["detail"])))
+        return events
+
+    def cors_origins(self) -> set[str]:
+        with self._errors():
+            return set(self.client.smembers(self.k("cors")))
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,261 @@
+"""The embedded store: one SQLite file (WAL, synchronous=FULL), created with mode 0600.
+
+`sqlite:///relative/path.db`, `sqlite:////absolute/path.db`; `?mode=ro` opens read-only
+(an auditor's view). Writers serialise on `BEGIN IMMEDIATE`, so a transaction's reads and
+writes are one atomic step; servers notice changes by polling the version counter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from ..durations import from_iso, iso, utcnow
+from ..errors import BackendUnavailable, InvalidInput, NotFound, PermissionDenied
+from ..keys import ApiKey
+from .base import AuditEvent, KeyStore, PendingAudit, StoredKey, T
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL,
+    key_hash TEXT NOT NULL,
+    last_used_at TEXT,
+    legacy_bucket INTEGER
+);
+CREATE INDEX IF NOT EXISTS api_keys_legacy ON api_keys(legacy_bucket) WHERE legacy_bucket IS NOT NULL;
+CREATE TABLE IF NOT EXISTS names (name TEXT PRIMARY KEY, key_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cors_origins (origin TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    key_id TEXT,
+    name TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts);
+INSERT OR IGNORE INTO meta(k, v) VALUES ('version', '0'), ('schema', '1');
+"""
+
+
+def parse_sqlite_url(url: str) -> tuple[Path, bool]:
+    """(path, read_only) from `sqlite:///path[?mode=ro]`."""
+    rest = url[len("sqlite://"):]
+    path_part, _, query = rest.partition("?")
+    if not path_part.startswith("/") or len(path_part) < 2:
+        raise InvalidInput("invalid SQLite store URL: use sqlite:///path/to/file.db")
+    mode = parse_qs(query).get("mode", ["rw"])[-1]
+    if mode not in ("rw", "ro"):
+        raise InvalidInput(f"invalid SQLite mode {mode!r}: use mode=ro or leave it out")
+    return Path(path_part[1:]), mode == "ro"
+
+
+def _os_error(path: Path, exc: OSError) -> Exception:
+    import errno
+
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDenied(f"cannot write the store at {path}: {exc.strerror}")
+    return BackendUnavailable(f"cannot open the store at {path}: {exc.strerror}")
+
+
+def _db_error(path: Path, exc: sqlite3.Error) -> Exception:
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return PermissionDenied(f"the store at {path} is read-only")
+    if "locked" in text or "busy" in text:
+        return BackendUnavailable(f"the store at {path} is busy (locked by another process)")
+    if "not a database" in text or "malformed" in text:
+        return BackendUnavailable(f"the store at {path} is not a valid mcpadmin database")
+    return BackendUnavailable(f"cannot use the store at {path}: {text}")
+
+
+class _SqliteTx:
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._db = store._db
+        self.pending: list[PendingAudit] = []
+        self.wrote = False
+
+    def get(self, key_id: str) -> StoredKey | None:
+        return self._store.get(key_id)
+
+    def current_id(self, name: str) -> str | None:
+        return self._store.current_id(name)
+
+    def all_keys(self) -> list[ApiKey]:
+        return self._store.list_keys()
+
+    def put(self, key: ApiKey, key_hash: str | None = None, legacy_bucket: int | None = None) -> None:
+        record = json.dumps(key.to_stored(), separators=(",", ":"))
+        if key_hash is None:
+            cur = self._db.execute("UPDATE api_keys SET record = ? WHERE id = ?", (record, key.id))
+            if cur.rowcount != 1:
+                raise NotFound(f"no key with id {key.id}")
+        else:
+            self._db.execute(
+                "INSERT INTO api_keys(id, name, record, key_hash, legacy_bucket) VALUES (?,?,?,?,?)",
+                (key.id, key.name, record, key_hash, legacy_bucket),
+            )
+        self.wrote = True
+
+    def set_current(self, name: str, key_id: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO names(name, key_id) VALUES (?, ?)", (name, key_id))
+        self.wrote = True
+
+    def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
+        self.pending.append(PendingAudit(action, key_id, name, detail))
+
+    def cors_origins(self) -> set[str]:
+        return self._store.cors_origins()
+
+    def set_cors_origins(self, add: set[str], remove: set[str]) -> None:
+        self._db.executemany("INSERT OR IGNORE INTO cors_origins(origin) VALUES (?)",
+                             [(o,) for o in sorted(add)])
+        self._db.executemany("DELETE FROM cors_origins WHERE origin = ?", [(o,) for o in sorted(remove)])
+        self.wrote = True
+
+
+class SqliteStore(KeyStore):
+    """KeyStore on one SQLite file."""
+
+    def __init__(self, url: str, actor: str = "") -> None:
+        self.path, self.read_only = parse_sqlite_url(url)
+        self.display_url = url
+        self._actor = actor
+        self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
+        if self.read_only:
+            if not path.exists():
+                raise NotFound(f"no store at {path}")
+            uri = f"file:{path}?mode=ro"
+        else:
+            try:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if not path.exists():
+                    # Create with 0600 before SQLite does (it would use the umask); the WAL and
+                    # shared-memory files inherit the database file's mode.
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            except OSError as exc:
+                raise _os_error(path, exc) from None
+            uri = f"file:{path}?mode=rw"
+        try:
+            db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None,
+                                 check_same_thread=False)
+            if not self.read_only:
+                db.execute("PRAGMA journal_mode=WAL")
+                # FULL: a committed revocation survives power loss.
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+            db.execute("SELECT v FROM meta WHERE k = 'version'").fetchone()
+        except sqlite3.Error as exc:
+            raise _db_error(path, exc) from None
+        return db
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _db_error(self.path, exc) from None
+
+    def transaction(self, fn: Callable[[Any], T]) -> T:
+        with self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                tx = _SqliteTx(self)
+                result = fn(tx)
+                if tx.wrote or tx.pending:
+                    self._db.execute("UPDATE meta SET v = CAST(v AS INTEGER) + 1 WHERE k = 'version'")
+                    now = iso(utcnow())
+                    self._db.executemany(
+                        "INSERT INTO audit(ts, actor, action, key_id, name, detail) VALUES (?,?,?,?,?,?)",
+                        [(now, self._actor, p.action, p.key_id, p.name, p.detail_json())
+                         for p in tx.pending],
+                    )
+                self._db.execute("COMMIT")
+                return result
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _row_to_stored(self, row: tuple[str, str, str | None]) -> StoredKey:
+        record, key_hash, last_used = row
+        key = ApiKey.from_stored(json.loads(record))
+        if last_used:
+            key = key.with_changes(last_used_at=from_iso(last_used))
+        return StoredKey(key, key_hash)
+
+    def get(self, key_id: str) -> StoredKey | None:
+        with self._errors():
+            row = self._db.execute(
+                "SELECT record, key_hash, last_used_at FROM api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+        return self._row_to_stored(row) if row else None
+
+    def current_id(self, name: str) -> str | None:
+        with self._errors():
+            row = self._db.execute("SELECT key_id FROM names WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def list_keys(self) -> list[ApiKey]:
+        with self._errors():
+            rows = self._db.execute("SELECT record, '', last_used_at FROM api_keys").fetchall()
+        return [self._row_to_stored(row).key for row in rows]
+
+    def legacy_candidates(self, bucket: int) -> list[StoredKey]:
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT record, key_hash, last_used_at FROM api_keys WHERE legacy_bucket = ?", (bucket,)
+            ).fetchall()
+        return [self._row_to_stored(row) for row in rows]
+
+    def lookup_salt(self) -> str:
+        with self._errors():
+            row = self._db.execute("SELECT v FROM meta WHERE k = 'lookup_salt'").fetchone()
+            if row:
+                return row[0]
+            self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('lookup_salt', ?)",
+                             (secrets.token_hex(16),))
+            return self._db.execute("SELECT v FROM meta WHERE k = 'lookup_salt'").fetchone()[0]
+
+    def set_hash(self, key_id: str, key_hash: str) -> None:
+        with self._errors():
+            self._db.execute("UPDATE api_keys SET key_hash = ? WHERE id = ?", (key_hash, key_id))
+
+    def touch(self, key_id: str, when: datetime) -> None:
+        with self._errors():
+            self._db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (iso(when), key_id))
+
+    def version(self) -> int:
+        with self._errors():
+            return int(self._db.execute("SELECT v FROM meta WHERE k = 'version'").fetchone()[0])
+
+    def audit_events(self, since: datetime | None = None) -> list[AuditEvent]:
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT ts, actor, action, key_id, name, detail FROM audit WHERE ts >= ? ORDER BY seq",
+                (iso(since) if since else "",),
+            ).fetchall()
+        return [AuditEvent(from_iso(ts), actor, action, key_id, name, json.loads(detail))
+                for ts, actor, action, key_id, name, detail in rows]
+
+    def cors_origins(self) -> set[str]:
+        with self._errors():
+            return {row[0] for row in self._db.execute("SELECT origin FROM cors_origins")}
+
+    def close(self) -> None:
+        self._db.close()
