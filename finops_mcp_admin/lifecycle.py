@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from .errors import Conflict, InvalidInput, NotFound
 from .keys import (
     ACTIVE, STATUSES, ApiKey, KeyHasher, Secret, generate_token, is_key_id, legacy_bucket,
-    looks_like_mcpk, parse_token, validate_name, validate_scope, validate_text,
+    looks_like_mcpk, new_key_id, parse_token, validate_name, validate_scope, validate_text,
 )
 from .store import KeyStore, StoredKey, Transaction
 
@@ -199,30 +199,27 @@ def import_keys(store: KeyStore, hasher: KeyHasher, entries: Sequence[tuple[str,
     tokens = [token.reveal() for _, token in entries]
     if len(set(tokens)) != len(tokens):
         raise InvalidInput("the input contains the same key twice")
-    salt = None
-    prepared: list[tuple[ApiKey, str, int | None]] = []
+    prepared: list[tuple[ApiKey, str, Secret | None]] = []
     for line, (name, token) in enumerate(entries, start=1):
         plain = token.reveal()
         if looks_like_mcpk(plain):
-            key_id, bucket = parse_token(plain).key_id, None
+            key_id, legacy = parse_token(plain).key_id, None
         else:
             if len(plain) < MIN_IMPORTED_KEY_LEN:
                 raise InvalidInput(f"key {line} ({name}) is shorter than {MIN_IMPORTED_KEY_LEN} "
                                    "characters: too weak to keep, issue a new key instead")
             if not plain.isprintable() or any(c.isspace() for c in plain):
                 raise InvalidInput(f"key {line} ({name}) contains spaces or control characters")
-            salt = salt or store.lookup_salt()
-            key_id, _ = generate_token()
-            bucket = legacy_bucket(salt, plain)
+            key_id, legacy = new_key_id(), token
         record = ApiKey(id=key_id, name=name, created_at=now, created_by=actor, scopes=scopes_t,
-                        owner=owner, legacy=bucket is not None,
-                        description="imported")
-        prepared.append((record, hasher.hash(token), bucket))
+                        owner=owner, legacy=legacy is not None, description="imported")
+        prepared.append((record, hasher.hash(token), legacy))
 
     def run(tx: Transaction) -> list[ApiKey]:
-        for record, key_hash, bucket in prepared:
+        for record, key_hash, legacy in prepared:
             _ensure_name_free(tx, record.name, now)
             _ensure_id_free(tx, record.id)
+            bucket = None if legacy is None else legacy_bucket(tx.lookup_salt(), legacy.reveal())
             tx.put(record, key_hash, legacy_bucket=bucket)
             tx.set_current(record.name, record.id)
             tx.audit("import", record.id, record.name, legacy=record.legacy)
@@ -240,7 +237,8 @@ def verify_key(store: KeyStore, hasher: KeyHasher, token: Secret, now: datetime)
         if not candidates:
             return Verification(False, "unknown key")
     else:
-        candidates = store.legacy_candidates(legacy_bucket(store.lookup_salt(), plain))
+        salt = store.lookup_salt()
+        candidates = [] if salt is None else store.legacy_candidates(legacy_bucket(salt, plain))
         if not candidates:
             return Verification(False, "unknown key")
     for stored in candidates:

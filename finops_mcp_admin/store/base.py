@@ -81,6 +81,9 @@ class Transaction(Protocol):
     def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
         """Append an audit entry (committed with the transaction)."""
 
+    def lookup_salt(self) -> str:
+        """The per-store salt of the legacy fingerprint, created (in this transaction) if absent."""
+
     def cors_origins(self) -> set[str]:
         """The stored CORS allowlist."""
 
@@ -116,8 +119,8 @@ class KeyStore(ABC):
         """Imported non-mcpk keys in a fingerprint bucket."""
 
     @abstractmethod
-    def lookup_salt(self) -> str:
-        """The per-store salt of the legacy fingerprint (created on first use)."""
+    def lookup_salt(self) -> str | None:
+        """The per-store salt of the legacy fingerprint; None until a legacy key was imported."""
 
     @abstractmethod
     def set_hash(self, key_id: str, key_hash: str) -> None:

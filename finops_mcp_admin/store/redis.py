@@ -111,6 +111,7 @@ class _RedisTx:
         self._pipe = pipe
         self.writes: list[Callable[[Any], None]] = []
         self.pending: list[PendingAudit] = []
+        self._salt: str | None = None
 
     def _watched(self, name: str) -> None:
         self._pipe.watch(name)
@@ -149,6 +150,16 @@ class _RedisTx:
 
     def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
         self.pending.append(PendingAudit(action, key_id, name, detail))
+
+    def lookup_salt(self) -> str:
+        if self._salt is None:
+            meta = self._store.k("meta")
+            self._watched(meta)
+            self._salt = self._pipe.hget(meta, "lookup_salt")
+            if self._salt is None:
+                salt = self._salt = secrets.token_hex(16)
+                self.writes.append(lambda pipe: pipe.hset(meta, "lookup_salt", salt))
+        return self._salt
 
     def cors_origins(self) -> set[str]:
         self._watched(self._store.k("cors"))
@@ -261,9 +272,8 @@ class RedisStore(KeyStore):
             ids = sorted(self.client.smembers(self.k("legacy", str(bucket))))
             return self._load(ids, ("rec", "hash", "used"))
 
-    def lookup_salt(self) -> str:
+    def lookup_salt(self) -> str | None:
         with self._errors():
-            self.client.hsetnx(self.k("meta"), "lookup_salt", secrets.token_hex(16))
             return self.client.hget(self.k("meta"), "lookup_salt")
 
     def set_hash(self, key_id: str, key_hash: str) -> None:

@@ -117,6 +117,14 @@ class _SqliteTx:
     def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
         self.pending.append(PendingAudit(action, key_id, name, detail))
 
+    def lookup_salt(self) -> str:
+        salt = self._store.lookup_salt()
+        if salt is None:
+            salt = secrets.token_hex(16)
+            self._db.execute("INSERT INTO meta(k, v) VALUES ('lookup_salt', ?)", (salt,))
+            self.wrote = True
+        return salt
+
     def cors_origins(self) -> set[str]:
         return self._store.cors_origins()
 
@@ -223,14 +231,10 @@ class SqliteStore(KeyStore):
             ).fetchall()
         return [self._row_to_stored(row) for row in rows]
 
-    def lookup_salt(self) -> str:
+    def lookup_salt(self) -> str | None:
         with self._errors():
             row = self._db.execute("SELECT v FROM meta WHERE k = 'lookup_salt'").fetchone()
-            if row:
-                return row[0]
-            self._db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('lookup_salt', ?)",
-                             (secrets.token_hex(16),))
-            return self._db.execute("SELECT v FROM meta WHERE k = 'lookup_salt'").fetchone()[0]
+        return row[0] if row else None
 
     def set_hash(self, key_id: str, key_hash: str) -> None:
         with self._errors():
