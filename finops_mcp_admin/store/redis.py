@@ -99,6 +99,10 @@ def redis_errors(display_url: str) -> Iterator[None]:
         if text.startswith("READONLY"):
             raise BackendUnavailable(f"Redis at {display_url} is a read-only replica") from None
         raise BackendUnavailable(f"Redis at {display_url} failed: {_first_line(exc)}") from None
+    except rx.InvalidResponse:
+        raise BackendUnavailable(f"the server at {display_url} does not speak the Redis protocol") from None
+    except rx.RedisError as exc:
+        raise BackendUnavailable(f"Redis at {display_url} failed: {_first_line(exc)}") from None
 
 
 def _first_line(exc: Exception) -> str:

@@ -213,13 +213,22 @@ def test_import_name_key_lines_and_api_keys_value(cli, backend):
     assert verify(cli, legacy2).json()["name"] == "legacy-two"
     assert verify(cli, "legacy-key-not-imported-at-all").code == 1
 
-    mcpk = create(cli, "elsewhere")  # a key from another deployment keeps its id
-    cli("keys", "revoke", mcpk["id"])
     r = cli("keys", "import", "--name-prefix", "old", "-o", "json",
             stdin=f"API_KEYS=other-legacy-key-000000000,other-legacy-key-111111111\n")
     assert r.code == 0, r.stderr
     assert [row["name"] for row in r.json()] == ["old-1", "old-2"]
     assert verify(cli, "other-legacy-key-111111111").json()["name"] == "old-2"
+
+
+def test_imported_mcpk_key_keeps_its_id(cli, backend, tmp_path):
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    elsewhere = cli("keys", "create", "elsewhere", "-o", "json", "--store", other).json()
+    r = cli("keys", "import", "-o", "json", stdin=f"moved:{elsewhere['key']}\n")
+    assert r.code == 0, r.stderr
+    assert r.json()[0]["id"] == elsewhere["id"] and r.json()[0]["legacy"] is False
+    assert verify(cli, elsewhere["key"]).json()["name"] == "moved"
+    again = cli("keys", "import", stdin=f"moved-again:{elsewhere['key']}\n")
+    assert again.code == 4 and "already exists" in again.stderr
 
 
 def test_import_is_all_or_nothing(cli, backend):
