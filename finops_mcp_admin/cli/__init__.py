@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -30,6 +31,25 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
 
 _debug = False
+
+
+class Shell(str, Enum):
+    """Shells with completion scripts."""
+
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command()
+def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
+    """Print the shell completion script.
+
+    Example: mcpadmin completion bash > /etc/bash_completion.d/mcpadmin
+    """
+    from ._completion import render
+
+    typer.echo(render(app, shell.value), nl=False)
 
 
 def _version(value: bool) -> None:

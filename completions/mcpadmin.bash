@@ -1,0 +1,120 @@
+# bash completion for mcpadmin (generated; do not edit)
+_mcpadmin_words() {
+    # $1 = command path, $2 = kind (sub|opt|val), $3 = option
+    local words=''
+    case "$2" in
+    sub) case "$1" in
+        '') words='audit completion keys' ;;
+        'audit') words='events' ;;
+        'audit events') words='' ;;
+        'completion') words='' ;;
+        'keys') words='create hash import list revoke rotate show verify' ;;
+        'keys create') words='' ;;
+        'keys hash') words='' ;;
+        'keys import') words='' ;;
+        'keys list') words='' ;;
+        'keys revoke') words='' ;;
+        'keys rotate') words='' ;;
+        'keys show') words='' ;;
+        'keys verify') words='' ;;
+        esac ;;
+    opt) case "$1" in
+        '') words='--debug --version --help' ;;
+        'audit') words='--help' ;;
+        'audit events') words='--since --store --namespace --output -o --help' ;;
+        'completion') words='--help' ;;
+        'keys') words='--help' ;;
+        'keys create') words='--scope -s --expires --owner --description --store --namespace --output -o --quiet -q --help' ;;
+        'keys hash') words='--check --help' ;;
+        'keys import') words='--format --name-prefix --scope -s --owner --store --namespace --output -o --quiet -q --help' ;;
+        'keys list') words='--all -a --owner --status --expiring-within --unused-for --store --namespace --output -o --quiet -q --help' ;;
+        'keys revoke') words='--reason --all --owner --yes -y --store --namespace --output -o --quiet -q --help' ;;
+        'keys rotate') words='--grace --store --namespace --output -o --quiet -q --help' ;;
+        'keys show') words='--store --namespace --output -o --help' ;;
+        'keys verify') words='--store --namespace --output -o --quiet -q --help' ;;
+        esac ;;
+    val) case "$1|$3" in
+        'audit events|--since') words='' ;;
+        'audit events|--store') words='' ;;
+        'audit events|--namespace') words='' ;;
+        'audit events|--output') words='table json csv' ;;
+        'audit events|-o') words='table json csv' ;;
+        'keys create|--scope') words='' ;;
+        'keys create|-s') words='' ;;
+        'keys create|--expires') words='' ;;
+        'keys create|--owner') words='' ;;
+        'keys create|--description') words='' ;;
+        'keys create|--store') words='' ;;
+        'keys create|--namespace') words='' ;;
+        'keys create|--output') words='table json csv' ;;
+        'keys create|-o') words='table json csv' ;;
+        'keys hash|--check') words='' ;;
+        'keys import|--format') words='auto lines api-keys' ;;
+        'keys import|--name-prefix') words='' ;;
+        'keys import|--scope') words='' ;;
+        'keys import|-s') words='' ;;
+        'keys import|--owner') words='' ;;
+        'keys import|--store') words='' ;;
+        'keys import|--namespace') words='' ;;
+        'keys import|--output') words='table json csv' ;;
+        'keys import|-o') words='table json csv' ;;
+        'keys list|--owner') words='' ;;
+        'keys list|--status') words='' ;;
+        'keys list|--expiring-within') words='' ;;
+        'keys list|--unused-for') words='' ;;
+        'keys list|--store') words='' ;;
+        'keys list|--namespace') words='' ;;
+        'keys list|--output') words='table json csv' ;;
+        'keys list|-o') words='table json csv' ;;
+        'keys revoke|--reason') words='' ;;
+        'keys revoke|--owner') words='' ;;
+        'keys revoke|--store') words='' ;;
+        'keys revoke|--namespace') words='' ;;
+        'keys revoke|--output') words='table json csv' ;;
+        'keys revoke|-o') words='table json csv' ;;
+        'keys rotate|--grace') words='' ;;
+        'keys rotate|--store') words='' ;;
+        'keys rotate|--namespace') words='' ;;
+        'keys rotate|--output') words='table json csv' ;;
+        'keys rotate|-o') words='table json csv' ;;
+        'keys show|--store') words='' ;;
+        'keys show|--namespace') words='' ;;
+        'keys show|--output') words='table json csv' ;;
+        'keys show|-o') words='table json csv' ;;
+        'keys verify|--store') words='' ;;
+        'keys verify|--namespace') words='' ;;
+        'keys verify|--output') words='table json csv' ;;
+        'keys verify|-o') words='table json csv' ;;
+        *) return 1 ;;
+        esac ;;
+    esac
+    printf '%s' "$words"
+}
+
+_mcpadmin() {
+    local cur prev path='' w i
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        w="${COMP_WORDS[i]}"
+        [[ "$w" == -* ]] && continue
+        if [[ " $(_mcpadmin_words "$path" sub) " == *" $w "* ]]; then
+            path="${path:+$path }$w"
+        fi
+    done
+    local values
+    if values=$(_mcpadmin_words "$path" val "$prev"); then
+        if [[ -n "$values" ]]; then
+            COMPREPLY=($(compgen -W "$values" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -f -- "$cur"))
+        fi
+        return 0
+    fi
+    if [[ "$cur" == -* ]]; then
+        COMPREPLY=($(compgen -W "$(_mcpadmin_words "$path" opt)" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -W "$(_mcpadmin_words "$path" sub)" -- "$cur"))
+    fi
+}
+complete -F _mcpadmin mcpadmin
