@@ -108,13 +108,32 @@ class TlsTerminator:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
+        self._server = self._loop.run_until_complete(
             asyncio.start_server(self._handle, "127.0.0.1", self.port, ssl=self.ctx))
         self._ready.set()
-        with server:
-            self._loop.run_forever()
+        self._loop.run_forever()
 
 
-def supports_native_tls(binary: str) -> bool:
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
-    return "Valkey" not in out or "tls" in out.lower()
+def start_tls_redis(binary: str, workdir: Path, plain: RedisServer, ca) -> tuple[int, object]:
+    """A TLS endpoint backed by a real server: the binary's own TLS when it has it (Debian's
+    redis-server does), else a TLS terminator in front of `plain`. Returns (port, handle)."""
+    cert = ca.issue_cert("localhost")
+    cert_file, key_file, ca_file = workdir / "server.pem", workdir / "server.key", workdir / "ca.pem"
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    ca.cert_pem.write_to_path(str(ca_file))
+    port = free_port()
+    server = RedisServer(binary, workdir, port=free_port(), extra=[
+        "--tls-port", str(port), "--tls-cert-file", str(cert_file), "--tls-key-file", str(key_file),
+        "--tls-ca-cert-file", str(ca_file), "--tls-auth-clients", "no"])
+    try:
+        server.start()
+        _wait_for_port(port, server.proc, timeout=5)
+        return port, server
+    except RuntimeError:
+        server.stop()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    cert.configure_cert(ctx)
+    terminator = TlsTerminator(plain.port, ctx)
+    return terminator.port, terminator

@@ -91,6 +91,9 @@ def redis_errors(display_url: str) -> Iterator[None]:
     except rx.NoPermissionError:
         raise PermissionDenied(f"Redis at {display_url}: the ACL user lacks a needed permission") from None
     except (rx.ConnectionError, rx.TimeoutError) as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            reason = str(exc).split("certificate verify failed:")[-1].split("(_ssl")[0].strip(" .")
+            raise BackendUnavailable(f"TLS certificate of Redis at {display_url} rejected: {reason}") from None
         raise BackendUnavailable(f"cannot reach Redis at {display_url}: {_first_line(exc)}") from None
     except rx.ResponseError as exc:
         text = str(exc)
