@@ -23,7 +23,7 @@ EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CO
 
 app = typer.Typer(
     name="mcpadmin", no_args_is_help=True, add_completion=False,
-    pretty_exceptions_enable=False, pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False, pretty_exceptions_show_locals=False, rich_markup_mode=None,
     help="Security administration for remote MCP servers: API keys, CORS, stack, audit.",
     epilog=EPILOG,
 )
@@ -45,6 +45,7 @@ class Shell(str, Enum):
 def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
     """Print the shell completion script.
 
+    \b
     Example: mcpadmin completion bash > /etc/bash_completion.d/mcpadmin
     """
     from ._completion import render

@@ -40,9 +40,10 @@ def _tree(command: Any, path: tuple[str, ...] = ()) -> Node:
     for param in command.params:
         if param.param_type_name != "option" or param.hidden:
             continue
+        choices = [str(getattr(c, "value", c)) for c in getattr(getattr(param, "type", None), "choices", ())]
         annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
-        choices = ([m.value for m in annotation] if isinstance(annotation, type)
-                   and issubclass(annotation, Enum) else [])
+        if not choices and isinstance(annotation, type) and issubclass(annotation, Enum):
+            choices = [m.value for m in annotation]  # typer >= 0.29 keeps the Enum here
         node.options.append((list(param.opts) + list(param.secondary_opts), not param.is_flag,
                              choices, _first_line(param.help)))
     node.options.append((["--help"], False, [], "Show help and exit."))

@@ -27,6 +27,7 @@ def events(
 ) -> None:
     """The admin audit trail from the store: who created, rotated, revoked or imported what.
 
+    \b
     Example: mcpadmin audit events --since 7d -o json
     """
     start = parse_past(since, utcnow())

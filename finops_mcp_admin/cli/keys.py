@@ -58,6 +58,7 @@ def create(
 ) -> None:
     """Create a key and print it once (exit 4 if an active key has this NAME).
 
+    \b
     Example: KEY=$(mcpadmin keys create ci-pipeline --scope tools:read --expires 90d -q)
     """
     settings, now = load_settings(store, namespace), utcnow()
@@ -81,6 +82,7 @@ def list_(
 ) -> None:
     """List keys (active ones unless --all or --status): never a secret or hash.
 
+    \b
     Example: mcpadmin keys list --expiring-within 7d -o json
     """
     key_filter = lifecycle.KeyFilter(
@@ -97,6 +99,7 @@ def show(ref: RefArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
          output: OutputOpt = OutputFormat.table) -> None:
     """Show one key's record (exit 3 if there is none).
 
+    \b
     Example: mcpadmin keys show ci-pipeline -o json
     """
     with open_store(load_settings(store, namespace)) as s:
@@ -110,6 +113,7 @@ def hash_(
 ) -> None:
     """Read a key on stdin and print its argon2id PHC hash (for MCP_API_KEY_HASHES).
 
+    \b
     Example: mcpadmin keys hash < key.txt >> hashes.txt
     """
     token = read_secret()
@@ -127,6 +131,7 @@ def verify(store: StoreOpt = None, namespace: NamespaceOpt = None,
            output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False) -> None:
     """Read a key on stdin and say whether it is valid (exit 0 valid, 1 invalid, 2 malformed).
 
+    \b
     Example: mcpadmin keys verify < key.txt
     """
     token = read_secret()
@@ -151,6 +156,7 @@ def rotate(
 ) -> None:
     """Issue a new key with the same name, owner and scopes; print it once.
 
+    \b
     Example: mcpadmin keys rotate ci-pipeline --grace 24h
     """
     settings, now = load_settings(store, namespace), utcnow()
@@ -174,6 +180,7 @@ def revoke(
 ) -> None:
     """Revoke a key at once, or in bulk with --all [--owner X] after confirmation.
 
+    \b
     Example: mcpadmin keys revoke ci-pipeline --reason "laptop lost"
     """
     if (ref is None) == (not all_):
@@ -240,6 +247,7 @@ def import_(
 ) -> None:
     """Import existing plaintext keys from stdin, storing only their hashes (all or nothing).
 
+    \b
     Example: printenv API_KEYS | mcpadmin keys import --scope tools:read
     """
     entries = _parse_import(read_all_stdin(), format_, name_prefix)

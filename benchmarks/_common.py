@@ -1,0 +1,40 @@
+"""Shared helpers for the benchmarks: timing whole processes and describing the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def time_process(cmd: list[str], runs: int, env: dict[str, str] | None = None,
+                 stdin: str | None = None) -> list[float]:
+    """Wall time of whole processes, seconds; the first (cold-cache) run is discarded."""
+    times = []
+    for i in range(runs + 1):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, input=stdin, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+        if i:
+            times.append(elapsed)
+    return times
+
+
+def summary(times: list[float]) -> str:
+    times = sorted(times)
+    p90 = times[int(len(times) * 0.9) - 1] if len(times) >= 10 else times[-1]
+    return f"median {statistics.median(times) * 1000:7.1f} ms   p90 {p90 * 1000:7.1f} ms"
