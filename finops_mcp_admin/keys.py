@@ -18,11 +18,11 @@ import hmac
 import re
 import secrets
 import zlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .durations import from_iso, iso
+from .durations import iso
 from .errors import InvalidInput, MalformedKey
 
 if TYPE_CHECKING:  # argon2 is imported lazily: `keys list` never needs it
@@ -267,25 +267,34 @@ class ApiKey:
         data = self.to_stored()
         del data["state"]
         data["status"] = self.status(now)
-        data["scopes"] = list(self.scopes)
         return data
 
     def to_stored(self) -> dict[str, Any]:
-        """The record as the stores persist it (ISO times)."""
-        data = asdict(self)
-        data.pop("extra")
-        data["scopes"] = list(self.scopes)
-        for name in ("created_at", "expires_at", "revoked_at", "last_used_at"):
-            data[name] = iso(data[name])
-        return data
+        """The record as the stores persist it (ISO times). Written out field by field:
+        dataclasses.asdict deep-copies and was the top cost of listing 10,000 keys."""
+        return {
+            "id": self.id, "name": self.name, "created_at": iso(self.created_at),
+            "created_by": self.created_by, "scopes": list(self.scopes), "owner": self.owner,
+            "description": self.description, "state": self.state,
+            "expires_at": iso(self.expires_at), "rotated_from": self.rotated_from,
+            "rotated_to": self.rotated_to, "revoked_at": iso(self.revoked_at),
+            "revoked_reason": self.revoked_reason, "last_used_at": iso(self.last_used_at),
+            "legacy": self.legacy, **self.extra,
+        }
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> ApiKey:
-        """Inverse of to_stored; unknown fields are kept aside, not lost."""
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
-        values = {k: v for k, v in data.items() if k in known}
-        for name in ("created_at", "expires_at", "revoked_at", "last_used_at"):
-            values[name] = from_iso(values.get(name))
-        values["scopes"] = tuple(values.get("scopes") or ())
-        values["legacy"] = bool(values.get("legacy"))
-        return cls(**values, extra={k: v for k, v in data.items() if k not in known})
+        """Inverse of to_stored; unknown fields (from a newer version) are kept, not lost."""
+        unknown = data.keys() - _STORED_FIELDS
+        extra = {k: data.pop(k) for k in unknown} if unknown else {}
+        for name in _TIME_FIELDS:
+            value = data.get(name)
+            if value is not None:
+                data[name] = datetime.fromisoformat(value)
+        data["scopes"] = tuple(data.get("scopes") or ())
+        data["legacy"] = bool(data.get("legacy"))
+        return cls(**data, extra=extra)
+
+
+_TIME_FIELDS = ("created_at", "expires_at", "revoked_at", "last_used_at")
+_STORED_FIELDS = frozenset(f for f in ApiKey.__dataclass_fields__ if f != "extra")

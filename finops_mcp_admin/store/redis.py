@@ -3,8 +3,10 @@
 Layout under the namespace hash tag `{ns}` (one cluster slot, so multi-key transactions stay
 legal on a cluster):
 
-    {ns}:key:<id>     HASH  rec (JSON record), hash (argon2id PHC), used (last use, ISO)
-    {ns}:ids          SET   every key id — list reads this index, never KEYS/SCAN
+    {ns}:rec:<id>     STRING the JSON record (no secret, no hash)
+    {ns}:hash:<id>    STRING the argon2id PHC string
+    {ns}:used         HASH  id -> last use (ISO)
+    {ns}:ids          SET   every key id — list reads this index (then MGET), never KEYS/SCAN
     {ns}:name:<name>  STRING id of the newest key issued under the name
     {ns}:legacy:<b>   SET   ids of imported non-mcpk keys in fingerprint bucket b
     {ns}:cors         SET   the CORS allowlist
@@ -15,7 +17,7 @@ legal on a cluster):
 
 Mutations are optimistic transactions: every key read is WATCHed, the writes, the version bump,
 the audit entries and the PUBLISH go in one MULTI/EXEC, and the whole step re-runs if a watched
-key changed. last_used and rehash are single-field HSETs, so they can never undo a revocation.
+key changed. Last-use and rehash write keys that no mutation rewrites, so they can never undo one.
 """
 
 from __future__ import annotations
@@ -124,9 +126,9 @@ class _RedisTx:
         self._pipe.watch(name)
 
     def get(self, key_id: str) -> StoredKey | None:
-        name = self._store.k("key", key_id)
-        self._watched(name)
-        return self._store.decode(self._pipe.hmget(name, "rec", "hash", "used"))
+        rec = self._store.k("rec", key_id)
+        self._watched(rec)
+        return self._store.decode(self._pipe.get(rec), self._pipe.get(self._store.k("hash", key_id)))
 
     def current_id(self, name: str) -> str | None:
         pointer = self._store.k("name", name)
@@ -140,12 +142,12 @@ class _RedisTx:
 
     def put(self, key: ApiKey, key_hash: str | None = None, legacy_bucket: int | None = None) -> None:
         store = self._store
-        record = json.dumps(key.to_stored(), separators=(",", ":"))
-        fields = {"rec": record} if key_hash is None else {"rec": record, "hash": key_hash}
+        record = json.dumps(key.with_changes(last_used_at=None).to_stored(), separators=(",", ":"))
 
         def write(pipe: Any) -> None:
-            pipe.hset(store.k("key", key.id), mapping=fields)
+            pipe.set(store.k("rec", key.id), record)
             if key_hash is not None:
+                pipe.set(store.k("hash", key.id), key_hash)
                 pipe.sadd(store.k("ids"), key.id)
                 if legacy_bucket is not None:
                     pipe.sadd(store.k("legacy", str(legacy_bucket)), key.id)
@@ -205,15 +207,14 @@ class RedisStore(KeyStore):
         return redis_errors(self.display_url)
 
     @staticmethod
-    def decode(values: list[str | None]) -> StoredKey | None:
-        """A StoredKey from HMGET rec, hash, used (None when the key does not exist)."""
-        record, key_hash, used = values
+    def decode(record: str | None, key_hash: str | None, used: str | None = None) -> StoredKey | None:
+        """A StoredKey from its stored parts (None when the key does not exist)."""
         if record is None:
             return None
-        key = ApiKey.from_stored(json.loads(record))
+        data = json.loads(record)
         if used:
-            key = key.with_changes(last_used_at=from_iso(used))
-        return StoredKey(key, key_hash or "")
+            data["last_used_at"] = used
+        return StoredKey(ApiKey.from_stored(data), key_hash or "")
 
     def transaction(self, fn: Callable[[Any], T]) -> T:
         from redis.exceptions import WatchError
@@ -249,21 +250,31 @@ class RedisStore(KeyStore):
 
     def get(self, key_id: str) -> StoredKey | None:
         with self._errors():
-            return self.decode(self.client.hmget(self.k("key", key_id), "rec", "hash", "used"))
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(self.k("rec", key_id))
+            pipe.get(self.k("hash", key_id))
+            pipe.hget(self.k("used"), key_id)
+            return self.decode(*pipe.execute())
 
     def current_id(self, name: str) -> str | None:
         with self._errors():
             return self.client.get(self.k("name", name))
 
-    def _load(self, ids: list[str], fields: tuple[str, ...]) -> list[StoredKey]:
+    def _load(self, ids: list[str], with_hash: bool) -> list[StoredKey]:
+        """Records for ids in a few round trips: one MGET (and HMGET of last use) per batch —
+        per-key commands cost 4.8x more (benchmarks/bench_redis_list.py)."""
         out: list[StoredKey] = []
         for start in range(0, len(ids), _BATCH):
+            batch = ids[start:start + _BATCH]
             pipe = self.client.pipeline(transaction=False)
-            for key_id in ids[start:start + _BATCH]:
-                pipe.hmget(self.k("key", key_id), *fields)
-            for values in pipe.execute():
-                padded = list(values) if len(fields) == 3 else [values[0], None, values[1]]
-                stored = self.decode(padded)
+            pipe.mget([self.k("rec", i) for i in batch])
+            pipe.hmget(self.k("used"), batch)
+            if with_hash:
+                pipe.mget([self.k("hash", i) for i in batch])
+            results = pipe.execute()
+            hashes = results[2] if with_hash else [None] * len(batch)
+            for record, used, key_hash in zip(results[0], results[1], hashes):
+                stored = self.decode(record, key_hash, used)
                 if stored is not None:
                     out.append(stored)
         return out
@@ -272,12 +283,12 @@ class RedisStore(KeyStore):
         with self._errors():
             ids = sorted(self.client.smembers(self.k("ids")))
             # Hashes stay on the server: listing never needs them.
-            return [s.key for s in self._load(ids, ("rec", "used"))]
+            return [s.key for s in self._load(ids, with_hash=False)]
 
     def legacy_candidates(self, bucket: int) -> list[StoredKey]:
         with self._errors():
             ids = sorted(self.client.smembers(self.k("legacy", str(bucket))))
-            return self._load(ids, ("rec", "hash", "used"))
+            return self._load(ids, with_hash=True)
 
     def lookup_salt(self) -> str | None:
         with self._errors():
@@ -285,11 +296,11 @@ class RedisStore(KeyStore):
 
     def set_hash(self, key_id: str, key_hash: str) -> None:
         with self._errors():
-            self.client.hset(self.k("key", key_id), "hash", key_hash)
+            self.client.set(self.k("hash", key_id), key_hash, xx=True)
 
     def touch(self, key_id: str, when: datetime) -> None:
         with self._errors():
-            self.client.hset(self.k("key", key_id), "used", iso(when))
+            self.client.hset(self.k("used"), key_id, iso(when))
 
     def version(self) -> int:
         with self._errors():
