@@ -66,17 +66,22 @@ def _q(text: str) -> str:
     return text.replace("'", "'\\''")
 
 
-def bash(root: Node) -> str:
-    """A bash completion script."""
+def _tables(root: Node) -> tuple[list[tuple[str, str]], ...]:
+    """(command path, subcommands), (path, options), ("path|option", choices) for every node."""
     subs, opts, vals = [], [], []
     for node in _walk(root):
         key = " ".join(node.path)
-        subs.append(f"        '{key}') words='{' '.join(node.children)}' ;;")
-        opts.append(f"        '{key}') words='{' '.join(o for os_, *_ in node.options for o in os_)}' ;;")
+        subs.append((key, " ".join(node.children)))
+        opts.append((key, " ".join(o for os_, *_ in node.options for o in os_)))
         for os_, takes, choices, _ in node.options:
             if takes:
-                for o in os_:
-                    vals.append(f"        '{key}|{o}') words='{' '.join(choices)}' ;;")
+                vals.extend((f"{key}|{o}", " ".join(choices)) for o in os_)
+    return subs, opts, vals
+
+
+def bash(root: Node) -> str:
+    """A bash completion script."""
+    subs, opts, vals = ([f"        '{k}') words='{v}' ;;" for k, v in table] for table in _tables(root))
     return f"""# bash completion for {PROG} (generated; do not edit)
 _{PROG}_words() {{
     # $1 = command path, $2 = kind (sub|opt|val), $3 = option
@@ -128,14 +133,7 @@ complete -F _{PROG} {PROG}
 
 def zsh(root: Node) -> str:
     """A zsh completion script (#compdef)."""
-    subs, opts, vals = [], [], []
-    for node in _walk(root):
-        key = " ".join(node.path)
-        subs.append(f"  '{key}' '{' '.join(node.children)}'")
-        opts.append(f"  '{key}' '{' '.join(o for os_, *_ in node.options for o in os_)}'")
-        for os_, takes, choices, _ in node.options:
-            if takes:
-                vals.extend(f"  '{key}|{o}' '{' '.join(choices)}'" for o in os_)
+    subs, opts, vals = ([f"  '{k}' '{v}'" for k, v in table] for table in _tables(root))
     return f"""#compdef {PROG}
 # zsh completion for {PROG} (generated; do not edit)
 typeset -gA _{PROG}_subs _{PROG}_opts _{PROG}_vals
