@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from finops_mcp_admin.keys import parse_token
 
@@ -126,7 +127,7 @@ def test_hash_and_check(cli, backend):
 
 def test_rotation_grace_keeps_both_valid_then_old_expires(cli, backend):
     old = create(cli, "rotor", "--scope", "tools:read", "--owner", "o1")
-    r = cli("keys", "rotate", "rotor", "--grace", "2s", "-o", "json")
+    r = cli("keys", "rotate", "rotor", "--grace", "5s", "-o", "json")
     assert r.code == 0, r.stderr
     new = r.json()
     assert new["id"] != old["id"] and new["name"] == "rotor"
@@ -136,7 +137,9 @@ def test_rotation_grace_keeps_both_valid_then_old_expires(cli, backend):
     shown = cli("keys", "show", old["id"], "-o", "json").json()
     assert shown["rotated_to"] == new["id"]
     assert cli("keys", "show", new["id"], "-o", "json").json()["rotated_from"] == old["id"]
-    time.sleep(2.2)
+    # Times are whole seconds, so the grace ends 4-5 s after the rotation: wait for it.
+    grace_end = datetime.fromisoformat(shown["expires_at"])
+    time.sleep(max(0.0, (grace_end - datetime.now(UTC)).total_seconds()) + 0.3)
     expired = verify(cli, old["key"])
     assert expired.code == 1 and "expired" in expired.stderr
     assert verify(cli, new["key"]).code == 0
