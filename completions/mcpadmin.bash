@@ -4,10 +4,15 @@ _mcpadmin_words() {
     local words=''
     case "$2" in
     sub) case "$1" in
-        '') words='audit completion keys' ;;
+        '') words='audit completion cors keys serve' ;;
         'audit') words='events' ;;
         'audit events') words='' ;;
         'completion') words='' ;;
+        'cors') words='add check list remove' ;;
+        'cors add') words='' ;;
+        'cors check') words='' ;;
+        'cors list') words='' ;;
+        'cors remove') words='' ;;
         'keys') words='create hash import list revoke rotate show verify' ;;
         'keys create') words='' ;;
         'keys hash') words='' ;;
@@ -17,12 +22,18 @@ _mcpadmin_words() {
         'keys rotate') words='' ;;
         'keys show') words='' ;;
         'keys verify') words='' ;;
+        'serve') words='' ;;
         esac ;;
     opt) case "$1" in
         '') words='--debug --version --help' ;;
         'audit') words='--help' ;;
         'audit events') words='--since --store --namespace --output -o --help' ;;
         'completion') words='--help' ;;
+        'cors') words='--help' ;;
+        'cors add') words='--store --namespace --quiet -q --help' ;;
+        'cors check') words='--store --namespace --quiet -q --help' ;;
+        'cors list') words='--store --namespace --output -o --quiet -q --help' ;;
+        'cors remove') words='--store --namespace --quiet -q --help' ;;
         'keys') words='--help' ;;
         'keys create') words='--scope -s --expires --owner --description --store --namespace --output -o --quiet -q --help' ;;
         'keys hash') words='--check --help' ;;
@@ -32,6 +43,7 @@ _mcpadmin_words() {
         'keys rotate') words='--grace --store --namespace --output -o --quiet -q --help' ;;
         'keys show') words='--store --namespace --output -o --help' ;;
         'keys verify') words='--store --namespace --output -o --quiet -q --help' ;;
+        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --store --namespace --help' ;;
         esac ;;
     val) case "$1|$3" in
         'audit events|--since') words='' ;;
@@ -39,6 +51,16 @@ _mcpadmin_words() {
         'audit events|--namespace') words='' ;;
         'audit events|--output') words='table json csv' ;;
         'audit events|-o') words='table json csv' ;;
+        'cors add|--store') words='' ;;
+        'cors add|--namespace') words='' ;;
+        'cors check|--store') words='' ;;
+        'cors check|--namespace') words='' ;;
+        'cors list|--store') words='' ;;
+        'cors list|--namespace') words='' ;;
+        'cors list|--output') words='table json csv' ;;
+        'cors list|-o') words='table json csv' ;;
+        'cors remove|--store') words='' ;;
+        'cors remove|--namespace') words='' ;;
         'keys create|--scope') words='' ;;
         'keys create|-s') words='' ;;
         'keys create|--expires') words='' ;;
@@ -85,6 +107,25 @@ _mcpadmin_words() {
         'keys verify|--namespace') words='' ;;
         'keys verify|--output') words='table json csv' ;;
         'keys verify|-o') words='table json csv' ;;
+        'serve|--host') words='' ;;
+        'serve|--port') words='' ;;
+        'serve|--tls-cert') words='' ;;
+        'serve|--tls-key') words='' ;;
+        'serve|--redirect-port') words='' ;;
+        'serve|--trusted-proxy') words='' ;;
+        'serve|--cors-origin') words='' ;;
+        'serve|--log-file') words='' ;;
+        'serve|--app') words='' ;;
+        'serve|--policy') words='' ;;
+        'serve|--tool-scope') words='' ;;
+        'serve|--default-scope') words='' ;;
+        'serve|--hashes-file') words='' ;;
+        'serve|--poll-interval') words='' ;;
+        'serve|--stale-grace') words='' ;;
+        'serve|--max-failures') words='' ;;
+        'serve|--failure-window') words='' ;;
+        'serve|--store') words='' ;;
+        'serve|--namespace') words='' ;;
         *) return 1 ;;
         esac ;;
     esac

@@ -31,7 +31,8 @@ class IssuedKey:
 
 @dataclass(frozen=True)
 class Verification:
-    """The answer to "is this key valid?": reason is why not (or "valid")."""
+    """The answer to "is this key valid?": reason is "valid", "unknown_key", "wrong_secret",
+    "revoked" or "expired"."""
 
     valid: bool
     reason: str
@@ -235,21 +236,21 @@ def verify_key(store: KeyStore, hasher: KeyHasher, token: Secret, now: datetime)
     if looks_like_mcpk(plain):
         candidates = [c for c in [store.get(parse_token(plain).key_id)] if c is not None]
         if not candidates:
-            return Verification(False, "unknown key")
+            return Verification(False, "unknown_key")
     else:
         salt = store.lookup_salt()
         candidates = [] if salt is None else store.legacy_candidates(legacy_bucket(salt, plain))
         if not candidates:
-            return Verification(False, "unknown key")
+            return Verification(False, "unknown_key")
     for stored in candidates:
         if hasher.verify(stored.key_hash, token):
             break
     else:
-        return Verification(False, "wrong secret")
+        return Verification(False, "wrong_secret")
     key = stored.key
     status = key.status(now)
     if status != ACTIVE:
-        return Verification(False, f"key is {status}", key)
+        return Verification(False, status, key)
     if hasher.needs_rehash(stored.key_hash):
         store.set_hash(key.id, hasher.hash(token))
     return Verification(True, "valid", key)

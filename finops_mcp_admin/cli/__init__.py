@@ -17,7 +17,8 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
-from . import audit, keys
+from . import audit, cors, keys
+from .serve import serve
 
 EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 
@@ -28,7 +29,9 @@ app = typer.Typer(
     epilog=EPILOG,
 )
 app.add_typer(keys.app, name="keys")
+app.add_typer(cors.app, name="cors")
 app.add_typer(audit.app, name="audit")
+app.command()(serve)
 
 _debug = False
 

@@ -144,7 +144,7 @@ def verify(store: StoreOpt = None, namespace: NamespaceOpt = None,
             data.update(result.key.to_public(utcnow()))
         render.record(data, output)
     if not result.valid:
-        raise CheckFailed(f"invalid key: {result.reason}")
+        raise CheckFailed(f"invalid key: {result.reason.replace('_', ' ')}")
 
 
 @app.command()

@@ -62,8 +62,10 @@ def redact_url(url: str) -> str:
 
 
 def connect(url: str, password: str | None = None, ca_file: str | None = None,
-            socket_timeout: float | None = SOCKET_TIMEOUT) -> redis.Redis:
-    """A client with fast, non-retrying failure; TLS for rediss:// (optionally a private CA)."""
+            socket_timeout: float | None = SOCKET_TIMEOUT, retries: int = 0) -> redis.Redis:
+    """A client that fails fast (CLI: no retries; a server passes retries=1 so one connection
+    cut by a failover or CLIENT KILL costs a reconnect, not a refused request); TLS for
+    rediss:// (optionally a private CA)."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -71,7 +73,7 @@ def connect(url: str, password: str | None = None, ca_file: str | None = None,
     kwargs: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": socket_timeout,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": Retry(NoBackoff(), retries),
         "decode_responses": True,
     }
     if password and urlsplit(url).password is None:
@@ -189,14 +191,15 @@ class RedisStore(KeyStore):
 
     def __init__(self, url: str, namespace: str = "mcpadmin", actor: str = "",
                  password: str | None = None, ca_file: str | None = None,
-                 audit_maxlen: int = 100_000) -> None:
+                 audit_maxlen: int = 100_000, retries: int = 0) -> None:
         self.display_url = redact_url(url)
+        self.url, self._password, self._ca_file = url, password, ca_file
         self.namespace = namespace
         self._actor = actor
         self._audit_maxlen = audit_maxlen
         self._prefix = "{" + namespace + "}:"
         with self._errors():
-            self.client = connect(url, password, ca_file)
+            self.client = connect(url, password, ca_file, retries=retries)
             self.client.ping()
 
     def k(self, *parts: str) -> str:
@@ -322,6 +325,10 @@ class RedisStore(KeyStore):
     def cors_origins(self) -> set[str]:
         with self._errors():
             return set(self.client.smembers(self.k("cors")))
+
+    def new_connection(self, socket_timeout: float | None = None) -> redis.Redis:
+        """A separate client on the same server (for pub/sub)."""
+        return connect(self.url, self._password, self._ca_file, socket_timeout=socket_timeout)
 
     def close(self) -> None:
         self.client.close()

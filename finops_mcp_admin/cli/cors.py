@@ -1,0 +1,74 @@
+"""`mcpadmin cors ...`: the CORS allowlist kept in the store (R20)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import cors as core
+from ..config import load_settings
+from ..errors import CheckFailed
+from ..store import open_store
+from . import _render as render
+from ._options import NamespaceOpt, OutputOpt, QuietOpt, StoreOpt
+from ._render import OutputFormat
+
+app = typer.Typer(no_args_is_help=True, help="Edit and check the CORS allowlist.")
+OriginsArg = Annotated[list[str], typer.Argument(metavar="ORIGIN...", help="Origins: scheme://host[:port].")]
+
+
+@app.command("list")
+def list_(store: StoreOpt = None, namespace: NamespaceOpt = None,
+          output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False) -> None:
+    """List allowed origins: the store's list and CORS_ALLOWED_ORIGINS.
+
+    \b
+    Example: mcpadmin cors list -o json
+    """
+    with open_store(load_settings(store, namespace)) as s:
+        stored = s.cors_origins()
+    env = core.origins_from_env()
+    rows = [{"origin": o, "source": "store" if o in stored else "env"} for o in sorted(stored | env)]
+    render.rows(rows, [("origin", "ORIGIN"), ("source", "SOURCE")], output, quiet_field="origin", quiet=quiet)
+
+
+@app.command()
+def add(origins: OriginsArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
+        quiet: QuietOpt = False) -> None:
+    """Allow origins (validated and normalised; live in running servers within a second).
+
+    \b
+    Example: mcpadmin cors add https://finops.example.com
+    """
+    with open_store(load_settings(store, namespace)) as s:
+        added = core.add_origins(s, origins)
+    render.note(f"added: {', '.join(added)}" if added else "already allowed; nothing changed", quiet)
+
+
+@app.command()
+def remove(origins: OriginsArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
+           quiet: QuietOpt = False) -> None:
+    """Stop allowing origins (exit 3 if none of them was in the stored list).
+
+    \b
+    Example: mcpadmin cors remove https://old.example.com
+    """
+    with open_store(load_settings(store, namespace)) as s:
+        removed = core.remove_origins(s, origins)
+    render.note(f"removed: {', '.join(removed)}", quiet)
+
+
+@app.command()
+def check(origin: Annotated[str, typer.Argument(help="The Origin header value to test.")],
+          store: StoreOpt = None, namespace: NamespaceOpt = None, quiet: QuietOpt = False) -> None:
+    """Would a server allow this Origin header? Exit 0 allowed, 1 refused.
+
+    \b
+    Example: mcpadmin cors check https://finops.example.com
+    """
+    with open_store(load_settings(store, namespace)) as s:
+        policy = core.effective_policy(s.cors_origins())
+    if not policy.allows(origin):
+        raise CheckFailed(f"refused: {origin!r} is not on the allowlist")
+    render.note("allowed", quiet)

@@ -1,0 +1,313 @@
+"""Bearer-key verification for the server (R19): a verification cache in front of the store.
+
+Hot path (`cached`): CRC-checked token → HMAC-SHA256 under a per-process random key → dict
+lookup → constant-time digest compare → expiry check. No store access, no argon2; ≈ µs.
+Cold path (`verify`, run in a worker thread): the store lookup (an unknown id never reaches
+argon2), argon2id, status. Any store change bumps the version; the watcher then drops the whole
+cache, so a revocation, rotation or expiry edit anywhere reaches every replica on its next
+request. A lookup that began before a change never repopulates the cache after it
+(generation check).
+
+While the store is unreachable, keys verified before the outage stay admitted for at most
+`stale_grace` seconds after the last successful contact (nobody can revoke in a store that is
+down, and the version check on reconnect drops the cache if anything changed meanwhile);
+everything else gets 503. Nothing unknown, revoked or expired is ever admitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .. import lifecycle
+from ..errors import AdminError, BackendUnavailable, InvalidInput, MalformedKey
+from ..keys import KeyHasher, Secret, looks_like_mcpk, parse_token
+from ..store import KeyStore
+
+#: Reasons an authentication fails; they appear in security events, never in responses.
+MALFORMED, UNKNOWN, WRONG, REVOKED, EXPIRED, UNAVAILABLE = (
+    "malformed_token", "unknown_key", "wrong_secret", "revoked", "expired", "store_unavailable")
+_STATIC_LINE = re.compile(r"^(?:([0-9A-Za-z]{12}):)?(\$argon2id?\$\S+)$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None = None
+
+    def valid_at(self, now: datetime) -> bool:
+        """False once the key's own expiry has passed (checked on every cache hit)."""
+        return self.expires_at is None or now < self.expires_at
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Outcome of a cold-path verification."""
+
+    principal: Principal | None
+    reason: str = "valid"
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    digest: bytes
+    principal: Principal
+
+
+@dataclass(frozen=True)
+class StaticHash:
+    """A hash configured outside the store (MCP_API_KEY_HASHES or a hashes file)."""
+
+    phc: str
+    key_id: str | None  # an `ID:PHC` entry only ever matches tokens with that id
+
+
+def parse_static_hashes(text: str) -> list[StaticHash]:
+    """Entries separated by commas or newlines: `PHC` or `KEYID:PHC`; `#` comments."""
+    out = []
+    for raw in re.split(r"[,\n]", text):
+        entry = raw.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        match = _STATIC_LINE.match(entry)
+        if not match:
+            raise InvalidInput("a static key hash is not an argon2id PHC string")
+        out.append(StaticHash(match.group(2), match.group(1)))
+    return out
+
+
+def load_static_hashes(env_value: str | None, path: str | None) -> list[StaticHash]:
+    """MCP_API_KEY_HASHES plus the hashes file (re-read on SIGHUP)."""
+    entries = parse_static_hashes(env_value or "")
+    if path:
+        try:
+            entries += parse_static_hashes(Path(path).read_text())
+        except OSError as exc:
+            raise InvalidInput(f"cannot read hashes file {path}: {exc.strerror}") from None
+    return entries
+
+
+class FailureThrottle:
+    """Sliding-window failure counts per client IP and per key id (brute-force defence)."""
+
+    def __init__(self, max_failures: int = 10, window: float = 60.0, max_tracked: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._max_tracked = max_tracked
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _retry(self, name: str, now: float) -> int | None:
+        times = self._failures.get(name)
+        if not times:
+            return None
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) < self.max_failures:
+            return None
+        return max(1, int(times[0] + self.window - now + 0.999))
+
+    def retry_after(self, client_ip: str, key_id: str | None) -> int | None:
+        """Seconds to wait when the IP or the key id is throttled, else None."""
+        now = self._clock()
+        with self._lock:
+            waits = [w for w in (self._retry(f"ip:{client_ip}", now),
+                                 self._retry(f"key:{key_id}", now) if key_id else None) if w]
+        return max(waits) if waits else None
+
+    def record(self, client_ip: str, key_id: str | None) -> None:
+        """Count one failure against the IP (and the key id, when the token named one)."""
+        now = self._clock()
+        with self._lock:
+            if len(self._failures) >= self._max_tracked:  # bounded memory under a spray attack
+                self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self.window}
+            for name in (f"ip:{client_ip}", f"key:{key_id}" if key_id else None):
+                if name:
+                    self._failures.setdefault(name, deque(maxlen=self.max_failures * 2)).append(now)
+
+
+class KeyVerifier:
+    """The cache and the cold path. Thread-safe; the store is used under one lock."""
+
+    def __init__(self, store: KeyStore | None, hasher: KeyHasher,
+                 static_hashes: list[StaticHash] | None = None, static_scopes: tuple[str, ...] = ("tools:read",),
+                 stale_grace: float = 300.0) -> None:
+        self.store = store
+        self.hasher = hasher
+        self.static_hashes = static_hashes or []
+        self.static_scopes = static_scopes
+        self.stale_grace = stale_grace
+        self.store_lock = threading.Lock()
+        self._secret = secrets.token_bytes(32)
+        self._cache: dict[bytes, _Entry] = {}
+        self._generation = 0
+        self._last_ok = time.monotonic()
+        self._healthy = True
+
+    # -- cache ------------------------------------------------------------------------------
+
+    def _digest(self, token: str) -> bytes:
+        return hmac.new(self._secret, token.encode(), hashlib.sha256).digest()
+
+    def cached(self, token: str, now: datetime) -> Principal | None:
+        """The hot path: a previously verified, still valid key, or None."""
+        digest = self._digest(token)
+        entry = self._cache.get(digest[:16])
+        if entry is None or not hmac.compare_digest(entry.digest, digest):
+            return None
+        if not entry.principal.valid_at(now):
+            return None
+        if not self._healthy and time.monotonic() - self._last_ok > self.stale_grace:
+            return None  # outage longer than the documented grace: fail closed
+        return entry.principal
+
+    def invalidate(self) -> None:
+        """Drop every cached verification (the store changed)."""
+        self._generation += 1
+        self._cache = {}
+
+    def set_healthy(self, healthy: bool) -> None:
+        """Called by the watcher after each contact with the store."""
+        if healthy:
+            self._last_ok = time.monotonic()
+        self._healthy = healthy
+
+    @property
+    def healthy(self) -> bool:
+        """True when the last contact with the store succeeded."""
+        return self._healthy
+
+    # -- cold path --------------------------------------------------------------------------
+
+    def verify(self, token: str, now: datetime) -> AuthResult:
+        """Full verification (blocking: run it in a worker thread)."""
+        generation = self._generation
+        if looks_like_mcpk(token):
+            try:
+                key_id: str | None = parse_token(token).key_id
+            except MalformedKey:
+                return AuthResult(None, MALFORMED)
+        else:
+            if not 16 <= len(token) <= 512 or not token.isprintable():
+                return AuthResult(None, MALFORMED)
+            key_id = None
+        result = self._verify_store(token, now, key_id) if self.store is not None else AuthResult(None, UNKNOWN, key_id)
+        if result.reason == UNKNOWN and self.static_hashes:
+            result = self._verify_static(token, key_id) or result
+        if result.principal is not None and generation == self._generation:
+            digest = self._digest(token)
+            self._cache[digest[:16]] = _Entry(digest, result.principal)
+        return result
+
+    def _verify_store(self, token: str, now: datetime, key_id: str | None) -> AuthResult:
+        try:
+            with self.store_lock:
+                outcome = lifecycle.verify_key(self.store, self.hasher, Secret(token), now)
+        except BackendUnavailable:
+            self.set_healthy(False)
+            return AuthResult(None, UNAVAILABLE, key_id)
+        except AdminError:  # e.g. a read-only store refusing a rehash: fail closed
+            return AuthResult(None, UNAVAILABLE, key_id)
+        key = outcome.key
+        if not outcome.valid:
+            return AuthResult(None, outcome.reason, key.id if key else key_id)
+        return AuthResult(Principal(key.id, key.name, key.scopes, key.expires_at), "valid", key.id)
+
+    def _verify_static(self, token: str, key_id: str | None) -> AuthResult | None:
+        secret = Secret(token)
+        for index, entry in enumerate(self.static_hashes):
+            if entry.key_id is not None and entry.key_id != key_id:
+                continue  # labelled entries never cost argon2 for other ids
+            if self.hasher.verify(entry.phc, secret):
+                label = entry.key_id or key_id or f"static-{index + 1}"
+                return AuthResult(Principal(label, "static", self.static_scopes), "valid", label)
+        return None
+
+    def touch(self, key_id: str) -> None:
+        """Record use (the server calls this at most once a minute per key)."""
+        if self.store is not None:
+            with self.store_lock:
+                self.store.touch(key_id, datetime.now(UTC).replace(microsecond=0))
+
+
+class StoreWatcher:
+    """Background thread that notices store changes: Redis pub/sub for speed, plus a version
+    read after every message, every `poll_interval` and on every reconnect, so a lost message
+    delays a change by at most one interval. SQLite: version polling only."""
+
+    def __init__(self, verifier: KeyVerifier, on_change: Callable[[int], None],
+                 poll_interval: float = 0.25, redis_connect: Callable[[], object] | None = None,
+                 channel: str | None = None) -> None:
+        self.verifier = verifier
+        self.on_change = on_change
+        self.poll_interval = poll_interval
+        self._redis_connect = redis_connect
+        self._channel = channel
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-watcher", daemon=True)
+        self.version: int | None = None
+
+    def start(self) -> None:
+        """Read the version once (so start-up fails loudly on a bad store), then watch."""
+        self._check()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _check(self) -> None:
+        with self.verifier.store_lock:
+            version = self.verifier.store.version()
+        self.verifier.set_healthy(True)
+        if version != self.version:
+            self.version = version
+            self.on_change(version)
+
+    def _run(self) -> None:
+        pubsub = None
+        while not self._stop.is_set():
+            try:
+                if self._redis_connect is not None:
+                    if pubsub is None:
+                        pubsub = self._redis_connect().pubsub(ignore_subscribe_messages=True)
+                        pubsub.subscribe(self._channel)
+                        self._check()  # reconnected: anything may have changed meanwhile
+                    pubsub.get_message(timeout=self.poll_interval)
+                else:
+                    self._stop.wait(self.poll_interval)
+                self._check()
+            except Exception:  # noqa: BLE001 - any failure means "store unreachable": retry
+                self.verifier.set_healthy(False)
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    pubsub = None
+                self._stop.wait(min(self.poll_interval, 0.2))
+        if pubsub is not None:
+            pubsub.close()
+
+
+def env_flag(name: str) -> bool:
+    """True for 1/true/yes/on."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

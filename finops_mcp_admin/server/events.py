@@ -1,0 +1,61 @@
+"""Security events (R23): one JSON object per line, to stdout and/or a file, always with the
+client IP. Never a secret: callers pass key ids, and free-text fields are bounded and stripped
+of control characters so a hostile header cannot forge extra log lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+FIELDS = ("ts", "event", "reason", "client_ip", "method", "path", "key_id", "origin",
+          "user_agent", "correlation_id")
+_MAX_FIELD = 256
+
+
+def _clean(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else "?" for c in text)
+    return text[:_MAX_FIELD]
+
+
+class SecurityEventLog:
+    """Thread-safe JSON-lines writer."""
+
+    def __init__(self, to_stdout: bool = True, path: str | None = None) -> None:
+        self._lock = threading.Lock()
+        self._streams: list[IO[str]] = []
+        if to_stdout:
+            self._streams.append(sys.stdout)
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._streams.append(open(path, "a", buffering=1, encoding="utf-8"))  # noqa: SIM115
+        self._path = path
+
+    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one event; returns what was written."""
+        record: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds")
+                                  .replace("+00:00", "Z"), "event": event}
+        for name in FIELDS[2:]:
+            record[name] = _clean(fields.get(name))
+        for name, value in fields.items():
+            if name not in record:
+                record[name] = _clean(value)
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            for stream in self._streams:
+                stream.write(line)
+                stream.flush()
+        return record
+
+    def close(self) -> None:
+        """Close the file (not stdout)."""
+        for stream in self._streams:
+            if stream is not sys.stdout:
+                stream.close()

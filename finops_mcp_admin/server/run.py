@@ -1,0 +1,236 @@
+"""`mcpadmin serve` as a Python function: build the envelope around an MCP app and run uvicorn
+(one HTTPS listener, an optional plain-HTTP redirect listener)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import Settings
+from ..cors import effective_policy, normalize_all
+from ..errors import InvalidInput
+from ..keys import KeyHasher
+from ..store import KeyStore, open_store
+from .app import CorsState, ScopePolicy, SecurityEnvelope
+from .auth import FailureThrottle, KeyVerifier, StoreWatcher, env_flag, load_static_hashes
+from .events import SecurityEventLog
+from .transport import RedirectApp, check_cidrs, harden
+
+
+@dataclass
+class ServeOptions:
+    """Everything `mcpadmin serve` takes besides the store settings."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    redirect_port: int | None = None
+    trusted_proxies: list[str] = field(default_factory=list)
+    behind_proxy: bool = False
+    production: bool = False
+    cors_origins: list[str] = field(default_factory=list)
+    log_file: str | None = None
+    log_stdout: bool = True
+    app_ref: str | None = None
+    policy_file: str | None = None
+    tool_scopes: dict[str, str] = field(default_factory=dict)
+    default_scope: str = "tools:read"
+    hashes_file: str | None = None
+    use_store: bool = True
+    realm: str = "mcp"
+    poll_interval: float = 0.25
+    stale_grace: float = 300.0
+    max_failures: int = 10
+    failure_window: float = 60.0
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ServeOptions:
+        """Apply the seed's environment variables (R18.5, R20.4) under explicit flags."""
+        opts = cls(**{k: v for k, v in overrides.items() if v is not None})
+        if env_flag("TLS_ENABLED") and not opts.tls_cert:
+            opts.tls_cert = os.environ.get("TLS_CERT_FILE") or None
+            opts.tls_key = os.environ.get("TLS_KEY_FILE") or None
+            if not (opts.tls_cert and opts.tls_key):
+                raise InvalidInput("TLS_ENABLED=true needs TLS_CERT_FILE and TLS_KEY_FILE")
+        if os.environ.get("ENVIRONMENT", "").lower() == "production":
+            opts.production = True
+        return opts
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
+
+
+def default_tool_scopes() -> dict[str, str]:
+    """Write tools need tools:write; everything else the default scope."""
+    from .tools import WRITE_TOOLS
+
+    return {name: "tools:write" for name in WRITE_TOOLS}
+
+
+@dataclass
+class Server:
+    """A built (not yet running) server: the ASGI app and what must start and stop with it."""
+
+    app: Any
+    verifier: KeyVerifier
+    watcher: StoreWatcher | None
+    events: SecurityEventLog
+    cors: CorsState
+    options: ServeOptions
+    store: KeyStore | None
+
+    def reload_static_hashes(self) -> None:
+        """SIGHUP: re-read MCP_API_KEY_HASHES and the hashes file; drop the cache."""
+        try:
+            self.verifier.static_hashes = load_static_hashes(
+                os.environ.get("MCP_API_KEY_HASHES"), self.options.hashes_file)
+        except InvalidInput as exc:  # keep the old set: a typo must not lock everyone out
+            self.events.emit("config_reload_failed", reason=str(exc), client_ip="local")
+            return
+        self.verifier.invalidate()
+        self.events.emit("config_reloaded", reason="static hashes re-read", client_ip="local")
+
+
+def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[str]) -> None:
+    if opts.tls_cert and not opts.tls_key or opts.tls_key and not opts.tls_cert:
+        raise InvalidInput("--tls-cert and --tls-key go together")
+    if opts.production:
+        if cors_env_wildcard:
+            raise InvalidInput("production mode refuses CORS_ALLOWED_ORIGINS='*': list the origins")
+        if not allowlist:
+            raise InvalidInput("production mode needs a CORS allowlist (CORS_ALLOWED_ORIGINS, "
+                               "--cors-origin or mcpadmin cors add)")
+        if not opts.tls and not opts.behind_proxy:
+            raise InvalidInput("production mode needs TLS (--tls-cert/--tls-key or TLS_ENABLED) "
+                               "or --behind-proxy when an ALB terminates TLS")
+    if opts.redirect_port is not None and not opts.tls:
+        raise InvalidInput("--redirect-port needs TLS: it redirects to the HTTPS listener")
+
+
+def _load_app(ref: str) -> Any:
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise InvalidInput(f"invalid --app {ref!r}: use module:attribute")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInput(f"cannot load --app {ref!r}: {exc}") from None
+
+
+def build(settings: Settings, opts: ServeOptions) -> Server:
+    """Open the store, read the allowlist and hashes, build the envelope. Fails on bad config."""
+    static = load_static_hashes(os.environ.get("MCP_API_KEY_HASHES"), opts.hashes_file)
+    store = open_store(settings, retries=1) if opts.use_store else None
+    flag_origins = normalize_all(opts.cors_origins)
+    policy = effective_policy(store.cors_origins() if store else (), flag_origins)
+    _check_startup(opts, policy.any_origin, set(policy.allowed))
+    if policy.any_origin:
+        sys.stderr.write("mcpadmin serve: warning: CORS_ALLOWED_ORIGINS='*' admits every origin "
+                         "(development only; refused in production mode)\n")
+    if not store and not static:
+        raise InvalidInput("no keys: use a store or MCP_API_KEY_HASHES / --hashes-file")
+    check_cidrs(opts.trusted_proxies)
+
+    verifier = KeyVerifier(store, KeyHasher(settings.hash_params), static,
+                           stale_grace=opts.stale_grace)
+    cors = CorsState(policy)
+    events = SecurityEventLog(to_stdout=opts.log_stdout, path=opts.log_file)
+    if opts.app_ref:
+        inner = _load_app(opts.app_ref)
+    else:
+        from .tools import PolicyHolder, build_mcp_app
+
+        inner = build_mcp_app(PolicyHolder(opts.policy_file))
+    scopes = ScopePolicy({**default_tool_scopes(), **opts.tool_scopes}, opts.default_scope)
+    app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
+                                throttle=FailureThrottle(opts.max_failures, opts.failure_window),
+                                scopes=scopes, realm=opts.realm,
+                                require_tls=opts.tls or opts.behind_proxy)
+    if opts.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app = ProxyHeadersMiddleware(app, trusted_hosts=check_cidrs(opts.trusted_proxies))
+
+    watcher = None
+    if store is not None:
+        def on_change(_version: int) -> None:
+            verifier.invalidate()
+            with verifier.store_lock:
+                stored = store.cors_origins()
+            cors.policy = effective_policy(stored, flag_origins)
+
+        redis_connect = channel = None
+        if hasattr(store, "new_connection"):
+            redis_connect = lambda: store.new_connection(socket_timeout=opts.poll_interval + 5)  # noqa: E731
+            channel = store.k("changes")
+        watcher = StoreWatcher(verifier, on_change, opts.poll_interval, redis_connect, channel)
+    return Server(app, verifier, watcher, events, cors, opts, store)
+
+
+class _NoSignals:
+    """Mixin: a secondary uvicorn server leaves signal handling to the primary one."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run(settings: Settings, opts: ServeOptions) -> None:
+    """Build and serve until SIGINT/SIGTERM."""
+    import uvicorn
+
+    server = build(settings, opts)
+    port = opts.port or (8443 if opts.tls else 8080)
+
+    class HardenedConfig(uvicorn.Config):
+        def load(self) -> None:
+            super().load()
+            if self.ssl is not None:
+                harden(self.ssl)
+
+    common: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False,
+                              "server_header": False, "date_header": True}
+    config = HardenedConfig(server.app, host=opts.host, port=port, lifespan="on",
+                            ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common)
+    main = uvicorn.Server(config)
+    redirect = None
+    if opts.redirect_port is not None:
+        RedirectServer = type("RedirectServer", (_NoSignals, uvicorn.Server), {})
+        redirect = RedirectServer(uvicorn.Config(RedirectApp(port, server.events), host=opts.host,
+                                                 port=opts.redirect_port, lifespan="on", **common))
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: server.reload_static_hashes())
+    if server.watcher is not None:
+        server.watcher.start()
+    scheme = "https" if opts.tls else "http"
+    sys.stderr.write(f"mcpadmin serve: {scheme}://{opts.host}:{port}{'/mcp'} "
+                     f"(store {server.store.display_url if server.store else 'none'}"
+                     f"{', redirect from http port ' + str(opts.redirect_port) if redirect else ''})\n")
+
+    async def serve_all() -> None:
+        task = asyncio.create_task(redirect.serve()) if redirect else None
+        try:
+            await main.serve()
+        finally:
+            if redirect is not None and task is not None:
+                redirect.should_exit = True
+                await task
+
+    try:
+        asyncio.run(serve_all())
+    finally:
+        if server.watcher is not None:
+            server.watcher.stop()
+        server.events.close()
+        if server.store is not None:
+            server.store.close()
