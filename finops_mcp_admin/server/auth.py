@@ -78,11 +78,14 @@ class StaticHash:
 
 
 def parse_static_hashes(text: str) -> list[StaticHash]:
-    """Entries separated by commas or newlines: `PHC` or `KEYID:PHC`; `#` comments."""
+    """Entries separated by newlines, spaces or commas: `PHC` or `KEYID:PHC`; `#` comments.
+    (PHC strings contain commas — `m=19456,t=2,p=1` — so only a comma that starts a new entry
+    separates.)"""
     out = []
-    for raw in re.split(r"[,\n]", text):
+    lines = [line for line in text.splitlines() if not line.strip().startswith("#")]
+    for raw in re.split(r"\s+|,(?=(?:[0-9A-Za-z]{12}:)?\$argon2)", "\n".join(lines)):
         entry = raw.strip()
-        if not entry or entry.startswith("#"):
+        if not entry:
             continue
         match = _STATIC_LINE.match(entry)
         if not match:

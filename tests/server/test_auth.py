@@ -1,0 +1,169 @@
+"""The auth core in-process: throttling, what never reaches argon2, the verification cache,
+static hashes and SIGHUP reload, last-use bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import anyio
+import pytest
+
+from finops_mcp_admin import lifecycle
+from finops_mcp_admin.config import load_settings
+from finops_mcp_admin.durations import utcnow
+from finops_mcp_admin.keys import generate_token
+from finops_mcp_admin.server.auth import FailureThrottle, load_static_hashes, parse_static_hashes
+from finops_mcp_admin.store import open_store
+from tests.server.asgi import FAST, CountingHasher, call, make_envelope
+
+
+@pytest.fixture
+def store(backend):
+    with open_store(load_settings()) as s:
+        yield s
+
+
+def issue(store, name, scopes=("tools:read",)):
+    return lifecycle.create_key(store, CountingHasher(), name=name, actor="t", now=utcnow(),
+                                scopes=scopes).token.reveal()
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def run(coro_fn, *args, **kw):
+    return anyio.run(lambda: coro_fn(*args, **kw))
+
+
+def test_unknown_ids_and_malformed_tokens_never_reach_argon2(store, tmp_path):
+    app, inner, hasher = make_envelope(store, tmp_path)
+    key = issue(store, "real")
+    for token in [generate_token()[1].reveal() for _ in range(20)] + [key[:-1] + "Q", "x" * 40, "short"]:
+        status, headers, _ = run(call, app, headers=bearer(token))
+        assert status == 401
+    assert hasher.verifications == 0
+    assert inner.admitted == []
+
+
+def test_cache_makes_argon2_run_once_per_key(store, tmp_path):
+    app, inner, hasher = make_envelope(store, tmp_path)
+    key = issue(store, "cached")
+    for _ in range(5):
+        assert run(call, app, headers=bearer(key))[0] == 200
+    assert hasher.verifications == 1 and len(inner.admitted) == 5
+    user = inner.admitted[0]["user"]
+    assert user.access_token.client_id == key[5:17] and user.scopes == ["tools:read"]
+    assert key not in repr(user.access_token.model_dump())
+
+
+def test_repeated_failures_from_one_ip_are_throttled_with_retry_after(store, tmp_path):
+    app, inner, hasher = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
+    good = issue(store, "victim")
+    for _ in range(3):
+        assert run(call, app, headers=bearer(generate_token()[1].reveal()), client="10.9.9.9")[0] == 401
+    status, headers, _ = run(call, app, headers=bearer(good), client="10.9.9.9")
+    assert status == 429 and 1 <= int(headers["retry-after"]) <= 30
+    assert run(call, app, headers=bearer(good), client="10.1.1.1")[0] == 200  # other IPs unaffected
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "rate_limited" and events[-1]["client_ip"] == "10.9.9.9"
+
+
+def test_guessing_one_key_id_from_many_ips_is_throttled_before_argon2(store, tmp_path):
+    app, inner, hasher = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
+    key = issue(store, "target")
+    for i in range(3):
+        _, forged = generate_token(key[5:17])
+        assert run(call, app, headers=bearer(forged.reveal()), client=f"10.0.1.{i}")[0] == 401
+    spent = hasher.verifications
+    _, forged = generate_token(key[5:17])
+    status, headers, _ = run(call, app, headers=bearer(forged.reveal()), client="10.0.2.1")
+    assert status == 429 and hasher.verifications == spent
+    # The rightful holder, already verified, is not locked out (cache hit precedes the throttle).
+    app2, _, _ = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
+    assert run(call, app2, headers=bearer(key))[0] == 200
+
+
+def test_throttle_window_slides():
+    now = [1000.0]
+    throttle = FailureThrottle(2, 10, clock=lambda: now[0])
+    throttle.record("1.2.3.4", None)
+    throttle.record("1.2.3.4", None)
+    assert throttle.retry_after("1.2.3.4", None) == 10
+    now[0] += 10.5
+    assert throttle.retry_after("1.2.3.4", None) is None
+
+
+def test_static_hashes_with_and_without_key_ids(tmp_path):
+    hasher = CountingHasher()
+    from finops_mcp_admin.keys import Secret
+
+    plain_key = "static-deployment-key-0123456789"
+    key_id, mcpk = generate_token()
+    lines = f"# comment\n{hasher.hash(Secret(plain_key))}\n{key_id}:{hasher.hash(mcpk)}\n"
+    entries = parse_static_hashes(lines)
+    assert [e.key_id for e in entries] == [None, key_id]
+    as_env = ",".join(line for line in lines.splitlines() if not line.startswith("#"))
+    assert parse_static_hashes(as_env) == entries  # MCP_API_KEY_HASHES: comma-separated
+    app, inner, counting = make_envelope(None, tmp_path, static=entries)
+    assert run(call, app, headers=bearer(plain_key))[0] == 200
+    assert run(call, app, headers=bearer(mcpk.reveal()))[0] == 200
+    assert run(call, app, headers=bearer("not-the-static-key-000000"))[0] == 401
+    with pytest.raises(Exception):
+        parse_static_hashes("not-a-phc")
+
+
+def test_sighup_reload_keeps_old_hashes_when_the_file_is_broken(tmp_path, monkeypatch):
+    from finops_mcp_admin.keys import KeyHasher, Secret
+    from finops_mcp_admin.server.run import ServeOptions, build
+
+    monkeypatch.delenv("MCP_API_KEY_HASHES", raising=False)
+    hashes = tmp_path / "hashes.txt"
+    first, second = "first-static-key-000000000000", "second-static-key-00000000000"
+    hashes.write_text(KeyHasher(FAST).hash(Secret(first)) + "\n")
+    settings = load_settings()
+    settings = settings.__class__(**{**settings.__dict__, "hash_params": FAST})
+    server = build(settings, ServeOptions(use_store=False, hashes_file=str(hashes), app_ref="tests.server.asgi:Recorder",
+                                          log_stdout=False, log_file=str(tmp_path / "ev.jsonl")))
+    server.app.app = __import__("tests.server.asgi", fromlist=["Recorder"]).Recorder()
+    assert run(call, server.app, headers=bearer(first))[0] == 200
+    hashes.write_text(KeyHasher(FAST).hash(Secret(second)) + "\n")
+    server.reload_static_hashes()
+    assert run(call, server.app, headers=bearer(first))[0] == 401  # cache dropped, hash gone
+    assert run(call, server.app, headers=bearer(second))[0] == 200
+    hashes.write_text("garbage\n")
+    server.reload_static_hashes()
+    assert run(call, server.app, headers=bearer(second))[0] == 200
+    assert "config_reload_failed" in (tmp_path / "ev.jsonl").read_text()
+
+
+def test_last_use_is_recorded_at_most_once_a_minute(store, tmp_path):
+    app, inner, _ = make_envelope(store, tmp_path)
+    key = issue(store, "used")
+    key_id = key[5:17]
+    assert store.get(key_id).key.last_used_at is None
+    for _ in range(3):
+        assert run(call, app, headers=bearer(key))[0] == 200
+    deadline = time.monotonic() + 2
+    while store.get(key_id).key.last_used_at is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    first = store.get(key_id).key.last_used_at
+    store.touch(key_id, first.replace(year=2020))  # if the server wrote again we would see it
+    for _ in range(3):
+        assert run(call, app, headers=bearer(key))[0] == 200
+    time.sleep(0.2)
+    assert store.get(key_id).key.last_used_at.year == 2020
+
+
+def test_duplicate_json_keys_cannot_smuggle_a_write_tool(store, tmp_path):
+    app, inner, _ = make_envelope(store, tmp_path)
+    key = issue(store, "smuggler")
+    body = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_tool","name":"write_tool"}}'
+    assert run(call, app, headers=bearer(key), body=body)[0] == 400
+    batch = json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}},
+                        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "write_tool"}}])
+    status, headers, _ = run(call, app, headers=bearer(key), body=batch.encode())
+    assert status == 403 and 'scope="tools:write"' in headers["www-authenticate"]
+    assert inner.admitted == []
