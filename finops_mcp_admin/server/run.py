@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import os
 import signal
@@ -212,6 +213,9 @@ def run(settings: Settings, opts: ServeOptions) -> None:
         signal.signal(signal.SIGHUP, lambda *_: server.reload_static_hashes())
     if server.watcher is not None:
         server.watcher.start()
+    # The MCP SDK and pydantic leave a large start-up heap; freezing it keeps the collector
+    # from re-walking it on every full collection under load.
+    gc.freeze()
     scheme = "https" if opts.tls else "http"
     sys.stderr.write(f"mcpadmin serve: {scheme}://{opts.host}:{port}{'/mcp'} "
                      f"(store {server.store.display_url if server.store else 'none'}"

@@ -1,0 +1,118 @@
+"""Envelope overhead: requests/s through the full security envelope vs. the same app bare,
+side by side in one run, for a trivial protected route and for MCP `tools/call`.
+Targets: ≥ 0.9 of bare on tools/call, ≥ 0.8 on the trivial route.
+
+Each configuration runs under uvicorn (one process, plain HTTP: TLS costs the same either way)
+and is loaded with wrk; configurations alternate A/B/A/B and the median of the rounds counts.
+
+    python benchmarks/bench_envelope.py [--seconds 5] [--rounds 3] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import machine  # noqa: E402
+from _servers import free_port, start, wait_port  # noqa: E402
+
+from finops_mcp_admin import lifecycle  # noqa: E402
+from finops_mcp_admin.durations import utcnow  # noqa: E402
+from finops_mcp_admin.keys import KeyHasher  # noqa: E402
+from finops_mcp_admin.store.sqlite import SqliteStore  # noqa: E402
+
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+CALL = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "validate_resource_tags",
+                   "arguments": {"resource_type": "ec2:instance",
+                                 "tags": {"CostCenter": "1234", "Owner": "a@example.com",
+                                          "Environment": "production", "Application": "x"}}}}
+
+
+def _post(url: str, body: dict, headers: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        r.read()
+        return r.status, dict(r.headers)
+
+
+def _mcp_session(url: str, auth: dict) -> dict:
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "bench", "version": "1"}}}
+    _, headers = _post(url, init, {**HEADERS, **auth})
+    session = {"mcp-session-id": headers["mcp-session-id"], "mcp-protocol-version": "2025-11-25"}
+    _post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, {**HEADERS, **auth, **session})
+    return session
+
+
+def _wrk(url: str, headers: dict, body: dict, seconds: int, connections: int, workdir: Path) -> float:
+    script = workdir / "post.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"non-2xx responses while benchmarking {url}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp())
+    store_url = f"sqlite:///{workdir / 'keys.db'}"
+    store = SqliteStore(store_url)
+    key = lifecycle.create_key(store, KeyHasher(), name="bench", actor="bench", now=utcnow(),
+                               scopes=["tools:read"]).token.reveal()
+    store.close()
+    auth = {"Authorization": f"Bearer {key}"}
+    print(f"machine: {machine()}\nload: wrk -t1 -c{args.connections} -d{args.seconds}s, "
+          f"{args.rounds} alternating rounds, median\n")
+    results: dict[tuple[str, str], list[float]] = {}
+    for inner in ("trivial", "mcp"):
+        for _ in range(args.rounds):
+            for mode in ("bare", "envelope"):
+                port = free_port()
+                proc = start(["-m", "uvicorn", "benchmarks.envelope_apps:app", "--factory", "--port",
+                              str(port), "--log-level", "warning", "--no-access-log"],
+                             {"BENCH_MODE": mode, "BENCH_INNER": inner, "MCPADMIN_STORE": store_url,
+                              "BENCH_LOG": str(workdir / "events.jsonl")})
+                try:
+                    wait_port(port, proc)
+                    url = f"http://127.0.0.1:{port}/mcp"
+                    headers = {**HEADERS, **auth}
+                    if inner == "mcp":
+                        headers.update(_mcp_session(url, auth))
+                    body = CALL if inner == "mcp" else {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+                    _wrk(url, headers, body, 1, args.connections, workdir)  # warm-up
+                    results.setdefault((inner, mode), []).append(
+                        _wrk(url, headers, body, args.seconds, args.connections, workdir))
+                finally:
+                    proc.terminate()
+                    proc.wait()
+    print(f"{'route':22s} {'bare req/s':>12s} {'envelope req/s':>15s} {'ratio':>7s}  target")
+    for inner, target in (("trivial", 0.8), ("mcp", 0.9)):
+        bare = statistics.median(results[(inner, "bare")])
+        env = statistics.median(results[(inner, "envelope")])
+        label = "trivial protected route" if inner == "trivial" else "MCP tools/call"
+        verdict = "OK" if env / bare >= target else "BELOW"
+        print(f"{label:22s} {bare:12.0f} {env:15.0f} {env / bare:7.2f}  ≥ {target} {verdict}")
+    print("\nrounds:", {f"{k[0]}/{k[1]}": [round(v) for v in vals] for k, vals in results.items()})
+
+
+if __name__ == "__main__":
+    main()
