@@ -1,0 +1,22 @@
+"""An existing MCP server that knows nothing about keys: `mcpadmin serve --app` secures it."""
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+
+server = MCPServer("legacy-finops", log_level="WARNING")
+
+
+@server.tool()
+def cost_report(month: str) -> dict:
+    """A read-only tool of the existing server."""
+    return {"month": month, "total_usd": 1234.5}
+
+
+@server.tool()
+def delete_budget(name: str) -> dict:
+    """A write tool of the existing server."""
+    return {"deleted": name}
+
+
+app = server.streamable_http_app(
+    transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
