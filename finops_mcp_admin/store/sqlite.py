@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -142,6 +143,8 @@ class SqliteStore(KeyStore):
         self.path, self.read_only = parse_sqlite_url(url)
         self.display_url = url
         self._actor = actor
+        self._lock = threading.RLock()
+        self._closed = False
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -175,13 +178,19 @@ class SqliteStore(KeyStore):
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise _db_error(self.path, exc) from None
+        # One connection, many threads (a server's request workers, its watcher, last-use
+        # writes): every use is serialised here, and a closed store fails cleanly instead of
+        # handing a freed connection to SQLite (which segfaults).
+        with self._lock:
+            if self._closed:
+                raise BackendUnavailable(f"the store at {self.path} is closed")
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise _db_error(self.path, exc) from None
 
     def transaction(self, fn: Callable[[Any], T]) -> T:
-        with self._errors():
+        with self._errors():  # holds the lock for the whole transaction
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 tx = _SqliteTx(self)
@@ -262,4 +271,7 @@ class SqliteStore(KeyStore):
             return {row[0] for row in self._db.execute("SELECT origin FROM cors_origins")}
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
