@@ -4,9 +4,12 @@ _mcpadmin_words() {
     local words=''
     case "$2" in
     sub) case "$1" in
-        '') words='audit completion cors keys serve' ;;
+        '') words='audit bridge completion cors keys serve' ;;
         'audit') words='events' ;;
         'audit events') words='' ;;
+        'bridge') words='config run' ;;
+        'bridge config') words='' ;;
+        'bridge run') words='' ;;
         'completion') words='' ;;
         'cors') words='add check list remove' ;;
         'cors add') words='' ;;
@@ -28,6 +31,9 @@ _mcpadmin_words() {
         '') words='--debug --version --help' ;;
         'audit') words='--help' ;;
         'audit events') words='--since --store --namespace --output -o --help' ;;
+        'bridge') words='--help' ;;
+        'bridge config') words='--url --name --key-from-stdin --no-key-from-stdin --ca-bundle --help' ;;
+        'bridge run') words='--allow-http --no-allow-http --help' ;;
         'completion') words='--help' ;;
         'cors') words='--help' ;;
         'cors add') words='--store --namespace --quiet -q --help' ;;
@@ -51,6 +57,9 @@ _mcpadmin_words() {
         'audit events|--namespace') words='' ;;
         'audit events|--output') words='table json csv' ;;
         'audit events|-o') words='table json csv' ;;
+        'bridge config|--url') words='' ;;
+        'bridge config|--name') words='' ;;
+        'bridge config|--ca-bundle') words='' ;;
         'cors add|--store') words='' ;;
         'cors add|--namespace') words='' ;;
         'cors check|--store') words='' ;;

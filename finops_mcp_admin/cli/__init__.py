@@ -17,7 +17,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
-from . import audit, cors, keys
+from . import audit, bridge, cors, keys
 from .serve import serve
 
 EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
@@ -31,6 +31,7 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(cors.app, name="cors")
 app.add_typer(audit.app, name="audit")
+app.add_typer(bridge.app, name="bridge")
 app.command()(serve)
 
 _debug = False
@@ -72,34 +73,35 @@ def root(
     _debug = debug
 
 
-def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"mcpadmin: error: {message}\n")
+def _fail(prog: str, message: str, code: int) -> None:
+    sys.stderr.write(f"{prog}: error: {message}\n")
     sys.exit(code)
 
 
-def main() -> None:
-    """Console-script entry point: run the app, map every failure to one line and an exit code."""
+def run_app(typer_app: typer.Typer, prog: str) -> None:
+    """Run a Typer app; map every failure to one stderr line and an exit code."""
     global _debug
     _debug = _debug or os.environ.get("MCPADMIN_DEBUG", "") not in ("", "0", "false")
     try:
-        code = app(standalone_mode=False)
+        code = typer_app(standalone_mode=False, prog_name=prog)
     except AdminError as exc:
-        _fail(str(exc), exc.exit_code)
-    except typer.Abort:
-        _fail("interrupted", INTERRUPTED)
-    except KeyboardInterrupt:
-        _fail("interrupted", INTERRUPTED)
+        _fail(prog, str(exc), exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail(prog, "interrupted", INTERRUPTED)
     except typer.TyperException as exc:  # usage errors from the parser
-        hint = ""
         ctx = getattr(exc, "ctx", None)
-        if ctx is not None:
-            hint = f" (try '{ctx.command_path} --help')"
-        _fail(f"{exc.format_message()}{hint}", getattr(exc, "exit_code", USAGE))
+        hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
+        _fail(prog, f"{exc.format_message()}{hint}", getattr(exc, "exit_code", USAGE))
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
     except Exception as exc:
         if _debug:
             traceback.print_exc()
-        _fail(f"unexpected {type(exc).__name__} (run with --debug for details)", 1)
+        _fail(prog, f"unexpected {type(exc).__name__} (run with --debug for details)", 1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def main() -> None:
+    """Console-script entry point for mcpadmin."""
+    run_app(app, "mcpadmin")

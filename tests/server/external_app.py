@@ -20,3 +20,12 @@ def delete_budget(name: str) -> dict:
 
 app = server.streamable_http_app(
     transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+
+
+@server.tool()
+async def slow_report(seconds: float) -> dict:
+    """Takes a while (tests kill the server in the middle of it)."""
+    import anyio
+
+    await anyio.sleep(seconds)
+    return {"slept": seconds}
