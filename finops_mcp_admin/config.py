@@ -9,6 +9,8 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
     time_cost = 2
     memory_cost = 19456
     parallelism = 1
+    [tool_scopes]            # serve: scope needed per tool (default tools:read)
+    update_tagging_policy = "tools:write"
 
 Secrets (the Redis password) come from the environment or the file, never from argv.
 """
@@ -64,6 +66,8 @@ class Settings:
     redis_password: str | None = field(default=None, repr=False)
     redis_ca_file: str | None = None
     audit_maxlen: int = 100_000
+    #: serve: the scope each tool needs, from the `[tool_scopes]` table (flags add to it).
+    tool_scopes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _NAMESPACE.match(self.namespace):
@@ -121,4 +125,12 @@ def load_settings(store: str | None = None, namespace: str | None = None) -> Set
         redis_ca_file=pick(None, "MCPADMIN_REDIS_CA", file.get("redis_ca_file"), None),
         audit_maxlen=_int(pick(None, "MCPADMIN_AUDIT_MAXLEN", file.get("audit_maxlen"), 100_000),
                           "audit_maxlen"),
+        tool_scopes=_tool_scopes(file.get("tool_scopes", {})),
     )
+
+
+def _tool_scopes(table: Any) -> dict[str, str]:
+    if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in table.items()):
+        raise InvalidInput("config [tool_scopes] must map tool names to scope strings")
+    return dict(table)

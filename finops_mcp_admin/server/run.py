@@ -152,7 +152,8 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
         from .tools import PolicyHolder, build_mcp_app
 
         inner = build_mcp_app(PolicyHolder(opts.policy_file))
-    scopes = ScopePolicy({**default_tool_scopes(), **opts.tool_scopes}, opts.default_scope)
+    scopes = ScopePolicy({**default_tool_scopes(), **settings.tool_scopes, **opts.tool_scopes},
+                         opts.default_scope)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(opts.max_failures, opts.failure_window),
                                 scopes=scopes, realm=opts.realm,

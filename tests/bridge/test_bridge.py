@@ -237,6 +237,8 @@ def test_bridge_exits_cleanly_when_stdin_closes(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                             env={**os.environ, "MCP_API_KEY": "x" * 40})
     time.sleep(1.5)
+    with open(f"/proc/{proc.pid}/cmdline", "rb") as fh:  # the process title never holds the key
+        assert b"x" * 40 not in fh.read()
     proc.stdin.close()
     assert proc.wait(timeout=15) == 0
     assert "Traceback" not in proc.stderr.read().decode()

@@ -56,3 +56,20 @@ def test_sighup_reloads_the_hashes_file(certs, sqlite_env, tmp_path):
         assert any(e["event"] == "config_reloaded" for e in server.events())
     finally:
         server.stop()
+
+
+def test_tls_from_environment_and_tool_scopes_from_the_config_file(certs, sqlite_env, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[tool_scopes]\nvalidate_resource_tags = "tags:check"\n')
+    env = {**sqlite_env, "TLS_ENABLED": "true", "TLS_CERT_FILE": str(certs.cert_file),
+           "TLS_KEY_FILE": str(certs.key_file), "MCPADMIN_CONFIG": str(config)}
+    reader = new_key(sqlite_env, "cfg-reader", "--scope", "tools:read")
+    server = ServerProcess([], env, tmp_path / "events.jsonl").start()
+    try:
+        assert post(server, certs, reader).status_code == 200  # HTTPS, from TLS_* variables
+        call = {"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                "params": {"name": "validate_resource_tags", "arguments": {"resource_type": "x", "tags": {}}}}
+        denied = post(server, certs, reader, call)
+        assert denied.status_code == 403 and 'scope="tags:check"' in denied.headers["www-authenticate"]
+    finally:
+        server.stop()
