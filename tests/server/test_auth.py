@@ -40,7 +40,8 @@ def run(coro_fn, *args, **kw):
 def test_unknown_ids_and_malformed_tokens_never_reach_argon2(store, tmp_path):
     app, inner, hasher = make_envelope(store, tmp_path)
     key = issue(store, "real")
-    for token in [generate_token()[1].reveal() for _ in range(20)] + [key[:-1] + "Q", "x" * 40, "short"]:
+    corrupted = key[:-1] + ("Q" if key[-1] != "Q" else "R")  # never the real key by accident
+    for token in [generate_token()[1].reveal() for _ in range(20)] + [corrupted, "x" * 40, "short"]:
         status, headers, _ = run(call, app, headers=bearer(token))
         assert status == 401
     assert hasher.verifications == 0
