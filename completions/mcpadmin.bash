@@ -4,7 +4,7 @@ _mcpadmin_words() {
     local words=''
     case "$2" in
     sub) case "$1" in
-        '') words='audit bridge completion cors keys serve' ;;
+        '') words='audit bridge completion cors keys serve stack' ;;
         'audit') words='events' ;;
         'audit events') words='' ;;
         'bridge') words='config run' ;;
@@ -26,6 +26,12 @@ _mcpadmin_words() {
         'keys show') words='' ;;
         'keys verify') words='' ;;
         'serve') words='' ;;
+        'stack') words='deploy outputs status template validate' ;;
+        'stack deploy') words='' ;;
+        'stack outputs') words='' ;;
+        'stack status') words='' ;;
+        'stack template') words='' ;;
+        'stack validate') words='' ;;
         esac ;;
     opt) case "$1" in
         '') words='--debug --version --help' ;;
@@ -50,6 +56,12 @@ _mcpadmin_words() {
         'keys show') words='--store --namespace --output -o --help' ;;
         'keys verify') words='--store --namespace --output -o --quiet -q --help' ;;
         'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --store --namespace --help' ;;
+        'stack') words='--help' ;;
+        'stack deploy') words='--template -t --param -p --yes -y --no-execute --no-no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
+        'stack outputs') words='--region --profile --endpoint-url --output -o --quiet -q --help' ;;
+        'stack status') words='--region --profile --endpoint-url --output -o --help' ;;
+        'stack template') words='--help' ;;
+        'stack validate') words='--template -t --region --output -o --quiet -q --help' ;;
         esac ;;
     val) case "$1|$3" in
         'audit events|--since') words='' ;;
@@ -135,6 +147,30 @@ _mcpadmin_words() {
         'serve|--failure-window') words='' ;;
         'serve|--store') words='' ;;
         'serve|--namespace') words='' ;;
+        'stack deploy|--template') words='' ;;
+        'stack deploy|-t') words='' ;;
+        'stack deploy|--param') words='' ;;
+        'stack deploy|-p') words='' ;;
+        'stack deploy|--region') words='' ;;
+        'stack deploy|--profile') words='' ;;
+        'stack deploy|--endpoint-url') words='' ;;
+        'stack deploy|--output') words='table json csv' ;;
+        'stack deploy|-o') words='table json csv' ;;
+        'stack outputs|--region') words='' ;;
+        'stack outputs|--profile') words='' ;;
+        'stack outputs|--endpoint-url') words='' ;;
+        'stack outputs|--output') words='table json csv' ;;
+        'stack outputs|-o') words='table json csv' ;;
+        'stack status|--region') words='' ;;
+        'stack status|--profile') words='' ;;
+        'stack status|--endpoint-url') words='' ;;
+        'stack status|--output') words='table json csv' ;;
+        'stack status|-o') words='table json csv' ;;
+        'stack validate|--template') words='' ;;
+        'stack validate|-t') words='' ;;
+        'stack validate|--region') words='' ;;
+        'stack validate|--output') words='table json csv' ;;
+        'stack validate|-o') words='table json csv' ;;
         *) return 1 ;;
         esac ;;
     esac

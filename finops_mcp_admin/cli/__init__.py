@@ -17,7 +17,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
-from . import audit, bridge, cors, keys
+from . import audit, bridge, cors, keys, stack
 from .serve import serve
 
 EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
@@ -32,6 +32,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(cors.app, name="cors")
 app.add_typer(audit.app, name="audit")
 app.add_typer(bridge.app, name="bridge")
+app.add_typer(stack.app, name="stack")
 app.command()(serve)
 
 _debug = False
