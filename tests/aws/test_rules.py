@@ -145,3 +145,19 @@ def test_alb_keeping_invalid_headers_triggers_e9109(base):
         if attr["Key"] == "routing.http.drop_invalid_header_fields.enabled":
             attr["Value"] = "false"
     assert rules_hit(tpl) == {"E9109"}
+
+
+def test_the_container_command_uses_real_serve_options(base):
+    """The template and the Dockerfile start `mcpadmin serve` with flags that exist."""
+    import re
+
+    from tests.conftest import run_cli
+
+    help_text = run_cli("serve", "--help").stdout
+    (task,) = resources_of(base, "AWS::ECS::TaskDefinition")
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    assert container["EntryPoint"] == ["mcpadmin"] and container["Command"][0] == "serve"
+    flags = [a for a in container["Command"] if isinstance(a, str) and a.startswith("--")]
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    flags += re.findall(r'"(--[a-z-]+)"', dockerfile)
+    assert flags and all(f in help_text for f in flags), flags
