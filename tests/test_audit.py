@@ -1,0 +1,233 @@
+"""`mcpadmin audit failures | cors | alarms | watch` on a generated log of known content:
+exact counts for every --by and window boundary, identical through moto's CloudWatch Logs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from finops_mcp_admin.durations import utcnow
+
+IPS = ["203.0.113.7", "198.51.100.4", "192.0.2.99", "10.0.0.12"]
+REASONS = ["wrong_secret", "unknown_key", "revoked", "expired", "missing_credentials"]
+PATHS = ["/mcp", "/mcp", "/mcp/x"]
+MALFORMED = ["not json at all", '{"ts": "2026-11-21T00:00:00.000Z", "event": "auth_fa', "[1, 2, 3]",
+             '{"event":"auth_failure" this is broken}']
+
+
+def iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def make_events(base: datetime, n: int = 1200) -> list[dict]:
+    events = []
+    for i in range(n):
+        kind = ["auth_failure", "auth_failure", "cors_rejected", "insufficient_scope", "auth_failure"][i % 5]
+        events.append({"ts": iso(base + timedelta(seconds=7 * i)), "event": kind,
+                       "reason": REASONS[i % len(REASONS)], "client_ip": IPS[(i * 7) % len(IPS)],
+                       "method": "POST", "path": PATHS[i % 3],
+                       "key_id": None if i % 4 == 0 else f"K{i % 6:011d}",
+                       "origin": "https://evil.example" if kind == "cors_rejected" else None,
+                       "user_agent": "t", "correlation_id": f"c{i}"})
+    return events
+
+
+def write_logs(directory: Path, events: list[dict]) -> Path:
+    """Four files, oldest first: .3.gz, .2.gz, .1, current; malformed lines sprinkled in."""
+    chunks = [events[i::4] for i in range(4)]
+    chunks = [sorted(c, key=lambda e: e["ts"]) for c in chunks]
+    current = directory / "events.jsonl"
+    names = [current.with_name("events.jsonl.3.gz"), current.with_name("events.jsonl.2.gz"),
+             current.with_name("events.jsonl.1"), current]
+    for i, (path, chunk) in enumerate(zip(names, chunks)):
+        lines = [json.dumps(e, separators=(",", ":")) for e in chunk]
+        lines.insert(len(lines) // 2, MALFORMED[i])
+        data = ("\n".join(lines) + "\n").encode()
+        path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return current
+
+
+def expected(events: list[dict], kind: str, by: str, since: str | None, until: str | None) -> list[dict]:
+    """The reference answer, computed the obvious way."""
+    field = {"ip": "client_ip", "reason": "reason", "key": "key_id", "path": "path"}[by]
+    groups: dict[str, dict] = {}
+    for e in events:
+        if e["event"] != kind or (since and e["ts"] < since) or (until and e["ts"] >= until):
+            continue
+        key = "-" if e[field] is None else str(e[field])
+        g = groups.setdefault(key, {"key": key, "count": 0, "first_seen": e["ts"], "last_seen": e["ts"]})
+        g["count"] += 1
+        g["first_seen"] = min(g["first_seen"], e["ts"])
+        g["last_seen"] = max(g["last_seen"], e["ts"])
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["key"]))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    base = (utcnow() - timedelta(hours=4)).replace(tzinfo=UTC)
+    events = make_events(base)
+    directory = tmp_path_factory.mktemp("logs")
+    return {"base": base, "events": events, "log": write_logs(directory, events)}
+
+
+def windows(data) -> list[tuple[str | None, str | None]]:
+    base, events = data["base"], data["events"]
+    on_event = events[300]["ts"]  # a boundary exactly on an event's timestamp
+    return [(iso(base - timedelta(minutes=1)), None), (on_event, None), (on_event, events[700]["ts"]),
+            (iso(base + timedelta(seconds=1000)), iso(base + timedelta(seconds=3500)))]
+
+
+@pytest.mark.parametrize("by", ["ip", "reason", "key", "path"])
+def test_local_counts_are_exact_for_every_grouping_and_window(cli, dataset, by):
+    for since, until in windows(dataset):
+        args = ["audit", "failures", "--log-file", str(dataset["log"]), "--by", by, "-o", "json",
+                "--since", since] + (["--until", until] if until else [])
+        r = cli(*args)
+        assert r.code == 0, r.stderr
+        assert r.json() == expected(dataset["events"], "auth_failure", by, since, until), (since, until)
+        assert "4 malformed line(s)" in r.stderr
+
+
+def test_listing_events_and_cors_share_the_same_reader(cli, dataset):
+    since = windows(dataset)[0][0]
+    listed = cli("audit", "failures", "--log-file", str(dataset["log"]), "--by", "none", "-o", "json",
+                 "--since", since)
+    want = [e for e in dataset["events"] if e["event"] == "auth_failure"]
+    assert len(listed.json()) == len(want)
+    assert {e["correlation_id"] for e in listed.json()} == {e["correlation_id"] for e in want}
+    cors = cli("audit", "cors", "--log-file", str(dataset["log"]), "--by", "ip", "-o", "json", "--since", since)
+    assert cors.json() == expected(dataset["events"], "cors_rejected", "ip", since, None)
+
+
+def test_fail_above_exit_codes(cli, dataset):
+    since = windows(dataset)[0][0]
+    total = sum(1 for e in dataset["events"] if e["event"] == "auth_failure")
+    base = ["audit", "failures", "--log-file", str(dataset["log"]), "--since", since, "-q"]
+    assert cli(*base, "--fail-above", str(total)).code == 0
+    over = cli(*base, "--fail-above", str(total - 1))
+    assert over.code == 1 and over.stdout == "" and over.stderr.count("\n") == 1
+
+
+def test_bad_inputs_are_one_line_with_the_documented_code(cli, dataset, tmp_path):
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(gzip.compress(b'{"event":"auth_failure"}\n' * 100)[:-30])
+    cases = [
+        (["audit", "failures", "--log-file", str(tmp_path / "missing.jsonl")], 3),
+        (["audit", "failures", "--log-file", str(broken)], 2),
+        (["audit", "failures", "--log-file", str(tmp_path)], 2),
+        (["audit", "failures", "--log-file", str(dataset["log"]), "--since", "yesterday"], 2),
+        (["audit", "failures", "--log-file", str(dataset["log"]), "--since", "1h", "--until", "2h"], 2),
+        (["audit", "failures"], 2),
+    ]
+    for args, code in cases:
+        r = cli(*args)
+        assert r.code == code and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+# --- CloudWatch (moto server mode) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cloudwatch_group(dataset, moto_url):
+    import boto3
+
+    logs = boto3.client("logs", endpoint_url=moto_url, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    group = f"/mcp/test-{int(time.time())}"
+    logs.create_log_group(logGroupName=group)
+    streams = {f"task-{i}": [] for i in range(3)}
+    for i, e in enumerate(dataset["events"]):
+        streams[f"task-{i % 3}"].append(e)
+    for lines in MALFORMED:
+        streams["task-0"].append(lines)
+    for name, items in streams.items():
+        logs.create_log_stream(logGroupName=group, logStreamName=name)
+        batch = []
+        for item in items:
+            if isinstance(item, dict):
+                ts = int(datetime.fromisoformat(item["ts"]).timestamp() * 1000)
+                batch.append({"timestamp": ts, "message": json.dumps(item, separators=(",", ":"))})
+            else:
+                batch.append({"timestamp": batch[-1]["timestamp"], "message": item})
+        logs.put_log_events(logGroupName=group, logStreamName=name, logEvents=batch)
+    return group
+
+
+@pytest.mark.parametrize("by", ["ip", "reason", "key", "path"])
+def test_cloudwatch_gives_identical_results(cli, aws_env, dataset, cloudwatch_group, by):
+    for since, until in windows(dataset):
+        window = ["--since", since] + (["--until", until] if until else [])
+        local = cli("audit", "failures", "--log-file", str(dataset["log"]), "--by", by, "-o", "json", *window)
+        remote = cli("audit", "failures", "--source", "cloudwatch", "--log-group", cloudwatch_group,
+                     "--page-size", "100", "--by", by, "-o", "json", *window)
+        assert remote.code == 0, remote.stderr
+        assert remote.json() == local.json(), (since, until)
+    pages = int(remote.stderr.split(" page(s)")[0].split()[-1])
+    assert pages > 1
+
+
+def test_cloudwatch_errors(cli, aws_env):
+    from tests.redis_server import free_port
+
+    missing = cli("audit", "failures", "--source", "cloudwatch", "--log-group", "/no/such/group")
+    assert missing.code == 3 and missing.stderr.count("\n") == 1
+    start = time.monotonic()
+    down = cli("audit", "failures", "--source", "cloudwatch", "--log-group", "/x",
+               "--endpoint-url", f"http://127.0.0.1:{free_port()}")
+    assert down.code == 5 and down.stderr.count("\n") == 1 and time.monotonic() - start < 15
+
+
+def test_alarms_report_states_and_unsubscribed_topics(cli, aws_env):
+    import boto3
+
+    kw = {"endpoint_url": aws_env["AWS_ENDPOINT_URL"], "region_name": "us-east-1"}
+    cw, sns, sqs = boto3.client("cloudwatch", **kw), boto3.client("sns", **kw), boto3.client("sqs", **kw)
+    stack = f"alarmstack{int(time.time())}"
+    watched = sns.create_topic(Name=f"{stack}-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{stack}-q")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=watched, Protocol="sqs", Endpoint=queue_arn)
+    lonely = sns.create_topic(Name=f"{stack}-nobody")["TopicArn"]
+    for name, topic in ((f"{stack}-AuthFailureAlarm", watched), (f"{stack}-CorsAlarm", lonely)):
+        cw.put_metric_alarm(AlarmName=name, Namespace="FinOpsMCP", MetricName="AuthFailures", Statistic="Sum",
+                            Period=300, EvaluationPeriods=1, Threshold=10,
+                            ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic])
+    cw.set_alarm_state(AlarmName=f"{stack}-AuthFailureAlarm", StateValue="ALARM", StateReason="test: 42 failures")
+    cw.set_alarm_state(AlarmName=f"{stack}-CorsAlarm", StateValue="OK", StateReason="test: quiet")
+    r = cli("audit", "alarms", "--stack", stack, "-o", "json")
+    assert r.code == 0, r.stderr
+    rows = {row["alarm"]: row for row in r.json()}
+    assert rows[f"{stack}-AuthFailureAlarm"]["state"] == "ALARM"
+    assert rows[f"{stack}-AuthFailureAlarm"]["subscriptions"] == "1 confirmed / 1"
+    assert rows[f"{stack}-CorsAlarm"]["state"] == "OK"
+    assert "no confirmed subscription" in r.stderr and f"{stack}-CorsAlarm" in r.stderr
+    assert cli("audit", "alarms", "--stack", "nothing-here").code == 1
+
+
+def test_watch_prints_new_failures_with_running_counts_and_exits_130(tmp_path):
+    log = tmp_path / "live.jsonl"
+    log.write_text("")
+    proc = subprocess.Popen([sys.executable, "-m", "finops_mcp_admin", "audit", "watch", "--log-file", str(log),
+                             "--poll", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    now = utcnow()
+    with log.open("a") as fh:
+        for i in range(3):
+            fh.write(json.dumps({"ts": iso(now), "event": "auth_failure", "reason": "wrong_secret",
+                                 "client_ip": "203.0.113.9", "path": "/mcp", "key_id": None}) + "\n")
+        fh.write(json.dumps({"ts": iso(now), "event": "cors_rejected", "client_ip": "1.1.1.1"}) + "\n")
+        fh.flush()
+    lines = [proc.stdout.readline() for _ in range(3)]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 130
+    assert [line.count("(#") for line in lines] == [1, 1, 1]
+    assert "(#3)" in lines[2] and "203.0.113.9" in lines[2]
+    assert "Traceback" not in proc.stderr.read()  # a clean exit: no traceback, code 130
