@@ -231,3 +231,52 @@ def test_watch_prints_new_failures_with_running_counts_and_exits_130(tmp_path):
     assert [line.count("(#") for line in lines] == [1, 1, 1]
     assert "(#3)" in lines[2] and "203.0.113.9" in lines[2]
     assert "Traceback" not in proc.stderr.read()  # a clean exit: no traceback, code 130
+
+
+def test_watch_follows_cloudwatch_too(aws_env, cloudwatch_group):
+    import boto3
+
+    logs = boto3.client("logs", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    logs.create_log_stream(logGroupName=cloudwatch_group, logStreamName="live")
+    proc = subprocess.Popen([sys.executable, "-m", "finops_mcp_admin", "audit", "watch", "--source", "cloudwatch",
+                             "--log-group", cloudwatch_group, "--since", "1m", "--poll", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    now = utcnow()
+    event = {"ts": iso(now), "event": "auth_failure", "reason": "revoked", "client_ip": "198.18.0.1",
+             "path": "/mcp", "key_id": "LIVEKEY00001", "correlation_id": "live-1"}
+    logs.put_log_events(logGroupName=cloudwatch_group, logStreamName="live",
+                        logEvents=[{"timestamp": int(now.timestamp() * 1000), "message": json.dumps(event)}])
+    line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 130
+    assert "198.18.0.1" in line and "(#1)" in line and "LIVEKEY00001" in line
+
+
+class _ThrottlingLogs:
+    """CloudWatch Logs cannot be made to throttle on demand (moto never does), so this stand-in
+    answers like boto3 does: ThrottlingException twice, then two pages."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def filter_log_events(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self.calls <= 2:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+                              "FilterLogEvents")
+        message = json.dumps({"ts": "2026-11-22T01:00:00.000Z", "event": "auth_failure", "client_ip": "1.2.3.4"})
+        if "nextToken" not in kwargs:
+            return {"events": [{"message": message}], "nextToken": "page-2"}
+        return {"events": [{"message": message}, {"message": "garbage"}]}
+
+
+def test_cloudwatch_throttling_is_retried_with_back_off():
+    from finops_mcp_admin import audit as core
+
+    logs, sleeps, stats = _ThrottlingLogs(), [], core.ReadStats()
+    events = list(core.read_cloudwatch(logs, "/g", {"auth_failure"}, core.Window(), stats, sleep=sleeps.append))
+    assert len(events) == 2 and stats.pages == 2 and stats.malformed == 1
+    assert sleeps == [0.2, 0.4]  # exponential back-off
