@@ -161,6 +161,7 @@ class KeyVerifier:
         self._secret = secrets.token_bytes(32)
         self._cache: dict[bytes, _Entry] = {}
         self._generation = 0
+        self._cache_lock = threading.Lock()
         self._last_ok = time.monotonic()
         self._healthy = True
 
@@ -185,8 +186,9 @@ class KeyVerifier:
 
     def invalidate(self) -> None:
         """Drop every cached verification (the store changed)."""
-        self._generation += 1
-        self._cache = {}
+        with self._cache_lock:
+            self._generation += 1
+            self._cache = {}
 
     def set_healthy(self, healthy: bool) -> None:
         """Called by the watcher after each contact with the store."""
@@ -216,9 +218,11 @@ class KeyVerifier:
         result = self._verify_store(token, now, key_id) if self.store is not None else AuthResult(None, UNKNOWN, key_id)
         if result.reason == UNKNOWN and self.static_hashes:
             result = self._verify_static(token, key_id) or result
-        if result.principal is not None and generation == self._generation:
+        if result.principal is not None:
             digest = self._digest(token)
-            self._cache[digest[:16]] = _Entry(digest, result.principal)
+            with self._cache_lock:  # check and insert as one step against invalidate()
+                if generation == self._generation:
+                    self._cache[digest[:16]] = _Entry(digest, result.principal)
         return result
 
     def _verify_store(self, token: str, now: datetime, key_id: str | None) -> AuthResult:
