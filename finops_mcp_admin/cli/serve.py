@@ -34,6 +34,7 @@ def serve(
     log_file: Annotated[str | None, typer.Option(help="Append security events (JSON lines) here too.")] = None,
     log_stdout: Annotated[bool, typer.Option(help="Write security events to stdout.")] = True,
     app: Annotated[str | None, typer.Option(metavar="MODULE:ATTR", help="Wrap this ASGI MCP app instead of the built-in one.")] = None,
+    mcp_path: Annotated[str, typer.Option(help="Path of the MCP endpoint (scope checks and plaintext refusal apply under it).")] = "/mcp",
     policy: Annotated[str | None, typer.Option(help="Tagging policy JSON file [default: the shipped policy].")] = None,
     tool_scope: Annotated[list[str] | None, typer.Option(help="TOOL=SCOPE needed to call a tool; repeatable.")] = None,
     default_scope: Annotated[str, typer.Option(help="Scope for tools without a --tool-scope entry.")] = "tools:read",
@@ -56,7 +57,9 @@ def serve(
         host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, redirect_port=redirect_port,
         trusted_proxies=trusted_proxy or [], behind_proxy=behind_proxy, production=production,
         cors_origins=cors_origin or [], log_file=log_file, log_stdout=log_stdout, app_ref=app,
+        mcp_path=mcp_path if mcp_path.startswith("/") else "/" + mcp_path,
         policy_file=policy, tool_scopes=_scope_map(tool_scope), default_scope=default_scope,
         hashes_file=hashes_file, use_store=not no_store, poll_interval=poll_interval,
         stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window)
-    run(load_settings(store, namespace), opts)
+    run(load_settings(store, namespace), opts,
+        announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

@@ -82,14 +82,23 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _called_tools(body: bytes) -> list[str]:
     """Names of the tools a JSON-RPC body calls (a message or a batch).
 
-    Fast path: without a backslash no JSON string can be escaped, so a body that does not
-    contain the literal `tools/call` calls no tool (measured: the full parse with duplicate-key
-    detection was a third of the envelope's cost on non-tool requests)."""
-    if b"\\" not in body and b"tools/call" not in body:
+    The body is read exactly as the SDK will read it: `json.loads(bytes)` auto-detects UTF-16
+    and UTF-32, so anything but UTF-8 is refused here — a UTF-16 `tools/call` would otherwise
+    slip past the substring fast path below. Fast path: in UTF-8 without a backslash no JSON
+    string can be escaped, so a body that does not contain the literal `tools/call` calls no
+    tool (the full parse with duplicate-key detection was a third of the envelope's cost on
+    non-tool requests)."""
+    if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
+        raise _BadBody("JSON body must be UTF-8 (RFC 8259)")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _BadBody("JSON body must be UTF-8 (RFC 8259)") from None
+    if "\\" not in text and "tools/call" not in text:
         return []
     try:
-        data = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except ValueError as exc:
         raise _BadBody(str(exc) or "invalid JSON") from None
     messages = data if isinstance(data, list) else [data]
     tools = []

@@ -288,8 +288,8 @@ class StoreWatcher:
             version = self.verifier.store.version()
         self.verifier.set_healthy(True)
         if version != self.version:
-            self.version = version
             self.on_change(version)
+            self.version = version  # only now: a failed reload is retried on the next check
 
     def _run(self) -> None:
         pubsub = None

@@ -54,6 +54,15 @@ class SecurityEventLog:
                 stream.flush()
         return record
 
+    def reopen(self) -> None:
+        """Reopen the log file (SIGHUP after logrotate moved it away)."""
+        if not self._path:
+            return
+        with self._lock:
+            old = self._streams.pop()
+            self._streams.append(open(self._path, "a", buffering=1, encoding="utf-8"))  # noqa: SIM115
+            old.close()
+
     def close(self) -> None:
         """Close the file (not stdout)."""
         for stream in self._streams:

@@ -9,8 +9,7 @@ import gc
 import importlib
 import os
 import signal
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +46,7 @@ class ServeOptions:
     hashes_file: str | None = None
     use_store: bool = True
     realm: str = "mcp"
+    mcp_path: str = "/mcp"
     poll_interval: float = 0.25
     stale_grace: float = 300.0
     max_failures: int = 10
@@ -89,8 +89,15 @@ class Server:
     options: ServeOptions
     store: KeyStore | None
 
+    warnings: list[str] = field(default_factory=list)
+
+    def reload(self) -> None:
+        """SIGHUP: reopen the event log (logrotate) and re-read the static hashes."""
+        self.events.reopen()
+        self.reload_static_hashes()
+
     def reload_static_hashes(self) -> None:
-        """SIGHUP: re-read MCP_API_KEY_HASHES and the hashes file; drop the cache."""
+        """Re-read MCP_API_KEY_HASHES and the hashes file; drop the cache."""
         try:
             self.verifier.static_hashes = load_static_hashes(
                 os.environ.get("MCP_API_KEY_HASHES"), self.options.hashes_file)
@@ -135,9 +142,8 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
     flag_origins = normalize_all(opts.cors_origins)
     policy = effective_policy(store.cors_origins() if store else (), flag_origins)
     _check_startup(opts, policy.any_origin, set(policy.allowed))
-    if policy.any_origin:
-        sys.stderr.write("mcpadmin serve: warning: CORS_ALLOWED_ORIGINS='*' admits every origin "
-                         "(development only; refused in production mode)\n")
+    warnings = ["CORS_ALLOWED_ORIGINS='*' admits every origin (development only; refused in "
+                "production mode)"] if policy.any_origin else []
     if not store and not static:
         raise InvalidInput("no keys: use a store or MCP_API_KEY_HASHES / --hashes-file")
     check_cidrs(opts.trusted_proxies)
@@ -156,7 +162,7 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
                          opts.default_scope)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(opts.max_failures, opts.failure_window),
-                                scopes=scopes, realm=opts.realm,
+                                scopes=scopes, realm=opts.realm, mcp_path=opts.mcp_path,
                                 require_tls=opts.tls or opts.behind_proxy)
     if opts.trusted_proxies:
         from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -176,7 +182,7 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
             redis_connect = lambda: store.new_connection(socket_timeout=opts.poll_interval + 5)  # noqa: E731
             channel = store.k("changes")
         watcher = StoreWatcher(verifier, on_change, opts.poll_interval, redis_connect, channel)
-    return Server(app, verifier, watcher, events, cors, opts, store)
+    return Server(app, verifier, watcher, events, cors, opts, store, warnings)
 
 
 class _NoSignals:
@@ -187,11 +193,14 @@ class _NoSignals:
         yield
 
 
-def run(settings: Settings, opts: ServeOptions) -> None:
-    """Build and serve until SIGINT/SIGTERM."""
+def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] = lambda _: None) -> None:
+    """Build and serve until SIGINT/SIGTERM; `announce` receives start-up lines (the CLI prints
+    them: the core never does)."""
     import uvicorn
 
     server = build(settings, opts)
+    for warning in server.warnings:
+        announce(f"warning: {warning}")
     port = opts.port or (8443 if opts.tls else 8080)
 
     class HardenedConfig(uvicorn.Config):
@@ -208,21 +217,23 @@ def run(settings: Settings, opts: ServeOptions) -> None:
     redirect = None
     if opts.redirect_port is not None:
         RedirectServer = type("RedirectServer", (_NoSignals, uvicorn.Server), {})
-        redirect = RedirectServer(uvicorn.Config(RedirectApp(port, server.events), host=opts.host,
+        redirect = RedirectServer(uvicorn.Config(RedirectApp(port, server.events, opts.mcp_path), host=opts.host,
                                                  port=opts.redirect_port, lifespan="on", **common))
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: server.reload_static_hashes())
     if server.watcher is not None:
         server.watcher.start()
     # The MCP SDK and pydantic leave a large start-up heap; freezing it keeps the collector
     # from re-walking it on every full collection under load.
     gc.freeze()
     scheme = "https" if opts.tls else "http"
-    sys.stderr.write(f"mcpadmin serve: {scheme}://{opts.host}:{port}{'/mcp'} "
-                     f"(store {server.store.display_url if server.store else 'none'}"
-                     f"{', redirect from http port ' + str(opts.redirect_port) if redirect else ''})\n")
+    announce(f"{scheme}://{opts.host}:{port}{opts.mcp_path} (store "
+             f"{server.store.display_url if server.store else 'none'}"
+             f"{', redirect from http port ' + str(opts.redirect_port) if redirect else ''})")
 
     async def serve_all() -> None:
+        # A loop callback, not a raw signal handler: the reload may take the event log's lock,
+        # which the interrupted code could be holding.
+        if hasattr(signal, "SIGHUP"):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload)
         task = asyncio.create_task(redirect.serve()) if redirect else None
         try:
             await main.serve()

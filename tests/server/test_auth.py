@@ -167,4 +167,7 @@ def test_duplicate_json_keys_cannot_smuggle_a_write_tool(store, tmp_path):
                         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "write_tool"}}])
     status, headers, _ = run(call, app, headers=bearer(key), body=batch.encode())
     assert status == 403 and 'scope="tools:write"' in headers["www-authenticate"]
+    write = json.dumps({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "write_tool"}})
+    for encoding in ("utf-16-le", "utf-16-be", "utf-16", "utf-32"):  # json.loads(bytes) would read these
+        assert run(call, app, headers=bearer(key), body=write.encode(encoding))[0] == 400, encoding
     assert inner.admitted == []
