@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Annotated, Any
 
@@ -217,13 +218,26 @@ class ImportFormat(str, Enum):
     api_keys = "api-keys"
 
 
+_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:")
+
+
 def _parse_import(text: str, fmt: ImportFormat, prefix: str) -> list[tuple[str, Secret]]:
     """`name:key` lines, or an API_KEYS value (`k1,k2`, optionally `API_KEYS=` in front).
     Errors cite line numbers, never the content (which holds keys)."""
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     if fmt is ImportFormat.auto:
-        fmt = ImportFormat.lines if any(":" in line for line in lines) else ImportFormat.api_keys
+        named = [bool(_NAME_PREFIX.match(line)) and not line.startswith("API_KEYS=") for line in lines]
+        if all(named) and lines:
+            if any("," in line for line in lines):
+                # "name:key" or an API_KEYS list whose first key contains ':'? Refuse to guess.
+                raise InvalidInput("ambiguous import input: say --format lines or --format api-keys")
+            fmt = ImportFormat.lines
+        elif any(named) and not any(line.startswith("API_KEYS=") for line in lines):
+            raise InvalidInput("ambiguous import input (some lines look like name:key, some not): "
+                               "say --format lines or --format api-keys")
+        else:
+            fmt = ImportFormat.api_keys
     if fmt is ImportFormat.api_keys:
         joined = ",".join(line.removeprefix("API_KEYS=").strip("'\"") for line in lines)
         values = [v.strip() for v in joined.split(",") if v.strip()]
@@ -231,8 +245,8 @@ def _parse_import(text: str, fmt: ImportFormat, prefix: str) -> list[tuple[str, 
     entries = []
     for number, line in enumerate(lines, start=1):
         name, sep, key = line.partition(":")
-        if not sep or not name.strip() or not key.strip():
-            raise InvalidInput(f"import line {number}: expected name:key")
+        if not sep or not key.strip() or not _NAME_PREFIX.match(line):
+            raise InvalidInput(f"import line {number}: expected name:key with a valid key name")
         entries.append((name.strip(), Secret(key.strip())))
     return entries
 

@@ -201,7 +201,9 @@ class SecurityEnvelope:
 
     async def _authenticate(self, req: _Request, send: Send, token: str | None) -> Principal | None:
         key_id = _key_id_hint(token) if token else None
-        wait = self.throttle.retry_after(req.client_ip, key_id)
+        wait = self.throttle.ip_wait(req.client_ip)
+        if wait is None and key_id and not self.verifier.previously_verified(token):
+            wait = self.throttle.key_wait(key_id)
         if wait is not None:
             self._event("rate_limited", req, "too many failed attempts", key_id=key_id)
             await _respond(send, 429, {"error": "too_many_requests"}, [(b"retry-after", str(wait).encode())])

@@ -129,11 +129,20 @@ class FailureThrottle:
 
     def retry_after(self, client_ip: str, key_id: str | None) -> int | None:
         """Seconds to wait when the IP or the key id is throttled, else None."""
-        now = self._clock()
-        with self._lock:
-            waits = [w for w in (self._retry(f"ip:{client_ip}", now),
-                                 self._retry(f"key:{key_id}", now) if key_id else None) if w]
+        waits = [w for w in (self.ip_wait(client_ip), self.key_wait(key_id)) if w]
         return max(waits) if waits else None
+
+    def ip_wait(self, client_ip: str) -> int | None:
+        """Seconds to wait when this client IP is throttled."""
+        with self._lock:
+            return self._retry(f"ip:{client_ip}", self._clock())
+
+    def key_wait(self, key_id: str | None) -> int | None:
+        """Seconds to wait when guesses at this key id are throttled."""
+        if not key_id:
+            return None
+        with self._lock:
+            return self._retry(f"key:{key_id}", self._clock())
 
     def record(self, client_ip: str, key_id: str | None) -> None:
         """Count one failure against the IP (and the key id, when the token named one)."""
@@ -160,6 +169,10 @@ class KeyVerifier:
         self.store_lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
         self._cache: dict[bytes, _Entry] = {}
+        # Digests of tokens that once verified. Not an authorisation cache (it survives every
+        # invalidation and grants nothing): it only lets a key's rightful holder past the
+        # per-key-id throttle that strangers can trip by guessing at a public key id.
+        self._known_good: dict[bytes, None] = {}
         self._generation = 0
         self._cache_lock = threading.Lock()
         self._last_ok = time.monotonic()
@@ -223,7 +236,14 @@ class KeyVerifier:
             with self._cache_lock:  # check and insert as one step against invalidate()
                 if generation == self._generation:
                     self._cache[digest[:16]] = _Entry(digest, result.principal)
+                if len(self._known_good) >= 100_000:
+                    self._known_good.pop(next(iter(self._known_good)))
+                self._known_good[digest] = None
         return result
+
+    def previously_verified(self, token: str) -> bool:
+        """True when this exact token verified successfully before (see _known_good)."""
+        return self._digest(token) in self._known_good
 
     def _verify_store(self, token: str, now: datetime, key_id: str | None) -> AuthResult:
         try:

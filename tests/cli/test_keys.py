@@ -223,6 +223,18 @@ def test_import_name_key_lines_and_api_keys_value(cli, backend):
     assert verify(cli, "other-legacy-key-111111111").json()["name"] == "old-2"
 
 
+def test_import_never_echoes_or_names_a_key_by_a_fragment_of_a_secret(cli, backend):
+    for text in ("API_KEYS=Sup3r+Secr3t/Part:rest0123456789abc,other0123456789abc\n",
+                 "Sup3rSecr3tPart:rest0123456789abc,other0123456789abc\n"):
+        r = cli("keys", "import", "-o", "json", stdin=text)
+        assert "Sup3r" not in r.stderr + r.stdout.replace('"imported-', "")
+        if r.code == 0:
+            assert [row["name"] for row in r.json()] == ["imported-1", "imported-2"]
+            cli("keys", "revoke", "--all", "--yes")
+        else:
+            assert r.code == 2 and "ambiguous" in r.stderr
+
+
 def test_imported_mcpk_key_keeps_its_id(cli, backend, tmp_path):
     other = f"sqlite:///{tmp_path / 'other.db'}"
     elsewhere = cli("keys", "create", "elsewhere", "-o", "json", "--store", other).json()

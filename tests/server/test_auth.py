@@ -81,9 +81,19 @@ def test_guessing_one_key_id_from_many_ips_is_throttled_before_argon2(store, tmp
     _, forged = generate_token(key[5:17])
     status, headers, _ = run(call, app, headers=bearer(forged.reveal()), client="10.0.2.1")
     assert status == 429 and hasher.verifications == spent
-    # The rightful holder, already verified, is not locked out (cache hit precedes the throttle).
-    app2, _, _ = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
-    assert run(call, app2, headers=bearer(key))[0] == 200
+
+
+def test_strangers_guessing_a_key_id_cannot_lock_out_its_holder(store, tmp_path):
+    app, inner, hasher = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
+    key = issue(store, "holder")
+    assert run(call, app, headers=bearer(key), client="10.5.5.5")[0] == 200  # verified once
+    for i in range(5):
+        _, forged = generate_token(key[5:17])
+        run(call, app, headers=bearer(forged.reveal()), client=f"10.0.3.{i}")
+    _, forged = generate_token(key[5:17])
+    assert run(call, app, headers=bearer(forged.reveal()), client="10.0.4.1")[0] == 429
+    app.verifier.invalidate()  # any store change anywhere drops the whole cache
+    assert run(call, app, headers=bearer(key), client="10.5.5.5")[0] == 200  # same app, cold path
 
 
 def test_throttle_window_slides():
@@ -111,7 +121,9 @@ def test_static_hashes_with_and_without_key_ids(tmp_path):
     assert run(call, app, headers=bearer(plain_key))[0] == 200
     assert run(call, app, headers=bearer(mcpk.reveal()))[0] == 200
     assert run(call, app, headers=bearer("not-the-static-key-000000"))[0] == 401
-    with pytest.raises(Exception):
+    from finops_mcp_admin.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
         parse_static_hashes("not-a-phc")
 
 
