@@ -95,6 +95,8 @@ def _open(path: Path):
         return path.open("rb")
     except PermissionError:
         raise PermissionDenied(f"cannot read {path}: permission denied") from None
+    except FileNotFoundError:
+        raise NotFound(f"no log file {path} (rotated away while reading?)") from None
     except IsADirectoryError:
         raise InvalidInput(f"{path} is a directory, not a log file") from None
 
@@ -109,7 +111,7 @@ def read_local(paths: Iterable[str], events: set[str], window: Window, stats: Re
             raise NotFound(f"no log file {path}")
         files += found
     # One C-level search per line rejects other events before any JSON work (the speed).
-    wanted = re.compile(rb'"event": ?"(?:' + b"|".join(re.escape(e.encode()) for e in sorted(events)) + rb')"')
+    wanted = re.compile(rb'"event"\s*:\s*"(?:' + b"|".join(re.escape(e.encode()) for e in sorted(events)) + rb')"')
     for path in files:
         stats.files += 1
         with _open(path) as fh:
@@ -186,7 +188,7 @@ def read_cloudwatch(logs: Any, group: str, events: set[str], window: Window, sta
                 stats.matched += 1
                 yield event
         new_token = page.get("nextToken")
-        if not new_token or new_token == token or not page.get("events") and not new_token:
+        if not new_token or new_token == token:
             return
         token = new_token
 
@@ -259,10 +261,13 @@ class Follower:
                 yield from complete
                 continue
             try:
-                rotated = os.stat(self.path).st_ino != self._inode
+                info = os.stat(self.path)
+                # New inode: logrotate moved the file; smaller than our offset: copytruncate.
+                rotated = info.st_ino != self._inode or (self._fh is not None and info.st_size < self._fh.tell())
             except FileNotFoundError:
                 rotated = False
             if rotated:
+                self._buffer = b""
                 self._reopen(at_end=False)
                 continue
             time.sleep(self.poll)

@@ -45,7 +45,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(raw)
     if not match:
         raise InvalidInput(f"invalid duration {text!r}: use e.g. 30m, 24h, 90d or 2w")
-    delta = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise InvalidInput(f"duration {text!r} is too long (at most {MAX_DURATION.days} days)")
+    delta = timedelta(seconds=seconds)
     if delta > MAX_DURATION:
         raise InvalidInput(f"duration {text!r} is too long (at most {MAX_DURATION.days} days)")
     return delta
@@ -58,7 +61,10 @@ def _parse_instant(text: str) -> datetime | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(microsecond=0)
+    try:
+        return value.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        raise InvalidInput(f"time {text!r} is out of range") from None
 
 
 def parse_future(text: str, now: datetime) -> datetime:

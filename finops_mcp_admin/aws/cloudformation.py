@@ -98,12 +98,13 @@ def client(service: str, opts: AwsOptions) -> Any:
 @contextmanager
 def aws_errors(what: str) -> Iterator[None]:
     """botocore exceptions → one-line AdminErrors (never credentials)."""
-    from botocore.exceptions import (ClientError, EndpointConnectionError, NoCredentialsError,
-                                     NoRegionError, ConnectTimeoutError, ReadTimeoutError)
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ReadTimeoutError
 
     try:
         yield
-    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+    except (BotoConnectionError, ReadTimeoutError) as exc:
         raise BackendUnavailable(f"{what}: cannot reach AWS: {exc}") from None
     except NoCredentialsError:
         raise PermissionDenied(f"{what}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None

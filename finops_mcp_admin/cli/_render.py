@@ -39,10 +39,16 @@ def _cell(value: Any) -> str:
 
 def _flat(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return "" if value is None else value
+        value = " ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        value = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and value != "-":
+        # CSV injection (CWE-1236): attacker-controlled fields (User-Agent, Origin, path) must not
+        # become spreadsheet formulas when an administrator opens the export.
+        return "'" + value
+    return value
 
 
 class TableFormat:

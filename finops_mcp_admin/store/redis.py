@@ -223,6 +223,10 @@ class RedisStore(KeyStore):
         from redis.exceptions import WatchError
 
         for attempt in range(MAX_ATTEMPTS):
+            # redis-py reports a connection lost during EXEC as WatchError too; the nonce, written
+            # inside the transaction, tells an applied commit from a real conflict, so a lost
+            # reply never makes us run (and e.g. rotate) a second time.
+            nonce = self.k("txn", secrets.token_hex(8))
             with self._errors(), self.client.pipeline(transaction=True) as pipe:
                 tx = _RedisTx(self, pipe)
                 try:
@@ -244,9 +248,12 @@ class RedisStore(KeyStore):
                         "actions": [e.action for e in tx.pending],
                         "key_ids": [e.key_id for e in tx.pending if e.key_id],
                     }))
+                    pipe.set(nonce, "1", ex=600)
                     pipe.execute()
                     return result
                 except WatchError:
+                    if self.client.exists(nonce):
+                        return result  # it was applied; only the reply was lost
                     time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
         raise BackendUnavailable(f"Redis at {self.display_url} is too busy: gave up after "
                                  f"{MAX_ATTEMPTS} conflicting attempts")
