@@ -28,11 +28,12 @@ _CANONICAL_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 _ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 
 
-def _canonical(when: datetime) -> str:
+def canonical(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _as_datetime(ts: str) -> datetime | None:
+def parse_time(ts: str) -> datetime | None:
+    """An event's ISO time as an aware datetime, or None."""
     try:
         value = datetime.fromisoformat(ts)
     except (TypeError, ValueError):
@@ -50,8 +51,8 @@ class Window:
     def __post_init__(self) -> None:
         if self.since and self.until and self.since >= self.until:
             raise InvalidInput("--since must be before --until")
-        object.__setattr__(self, "_s", _canonical(self.since) if self.since else None)
-        object.__setattr__(self, "_u", _canonical(self.until) if self.until else None)
+        object.__setattr__(self, "_s", canonical(self.since) if self.since else None)
+        object.__setattr__(self, "_u", canonical(self.until) if self.until else None)
 
     def contains(self, ts: str) -> bool:
         """True when the event time lies in the window. The server writes millisecond UTC
@@ -60,7 +61,7 @@ class Window:
         if len(ts) == 24 and _CANONICAL_TS.match(ts):
             s, u = self._s, self._u  # type: ignore[attr-defined]
             return (s is None or ts >= s) and (u is None or ts < u)
-        when = _as_datetime(ts)
+        when = parse_time(ts)
         if when is None:
             return False
         return (self.since is None or when >= self.since) and (self.until is None or when < self.until)

@@ -91,7 +91,7 @@ def create_key(store: KeyStore, hasher: KeyHasher, *, name: str, actor: str, now
         _ensure_id_free(tx, key_id)
         tx.put(record, key_hash)
         tx.set_current(record.name, key_id)
-        tx.audit("create", key_id, record.name, scopes=list(record.scopes),
+        tx.audit("create", key_id, record.name, actor=actor, scopes=list(record.scopes),
                  expires_at=record.to_stored()["expires_at"])
 
     store.transaction(run)
@@ -127,7 +127,8 @@ def rotate_key(store: KeyStore, hasher: KeyHasher, ref: str, *, grace: timedelta
         tx.put(updated_old)
         tx.put(new, key_hash)
         tx.set_current(old.name, key_id)
-        tx.audit("rotate", old.id, old.name, new_key_id=key_id, grace_seconds=int(grace.total_seconds()))
+        tx.audit("rotate", old.id, old.name, actor=actor, new_key_id=key_id,
+                 grace_seconds=int(grace.total_seconds()))
         return updated_old, new
 
     old, new = store.transaction(run)
@@ -165,22 +166,24 @@ def revoke_key(store: KeyStore, ref: str, *, reason: str | None, now: datetime) 
     return store.transaction(run)
 
 
+def _bulk_targets(keys: Iterable[ApiKey], owner: str | None, now: datetime) -> list[ApiKey]:
+    return [k for k in keys if k.is_valid(now) and (owner is None or k.owner == owner)]
+
+
 def revoke_keys(store: KeyStore, *, owner: str | None, reason: str | None,
                 now: datetime) -> list[ApiKey]:
     """Bulk revocation: every valid key (of one owner, if given)."""
     reason = validate_text(reason, "reason", 256)
 
     def run(tx: Transaction) -> list[ApiKey]:
-        victims = [k for k in tx.all_keys()
-                   if k.is_valid(now) and (owner is None or k.owner == owner)]
-        return [_revoke(tx, k, reason, now) for k in victims]
+        return [_revoke(tx, k, reason, now) for k in _bulk_targets(tx.all_keys(), owner, now)]
 
     return store.transaction(run)
 
 
 def select_bulk(store: KeyStore, *, owner: str | None, now: datetime) -> list[ApiKey]:
     """What revoke_keys would revoke now (for the confirmation prompt)."""
-    return [k for k in store.list_keys() if k.is_valid(now) and (owner is None or k.owner == owner)]
+    return _bulk_targets(store.list_keys(), owner, now)
 
 
 def import_keys(store: KeyStore, hasher: KeyHasher, entries: Sequence[tuple[str, Secret]], *,
@@ -223,7 +226,7 @@ def import_keys(store: KeyStore, hasher: KeyHasher, entries: Sequence[tuple[str,
             bucket = None if legacy is None else legacy_bucket(tx.lookup_salt(), legacy.reveal())
             tx.put(record, key_hash, legacy_bucket=bucket)
             tx.set_current(record.name, record.id)
-            tx.audit("import", record.id, record.name, legacy=record.legacy)
+            tx.audit("import", record.id, record.name, actor=actor, legacy=record.legacy)
         return [record for record, _, _ in prepared]
 
     return store.transaction(run)

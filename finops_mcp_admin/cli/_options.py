@@ -20,3 +20,13 @@ OutputOpt = Annotated[OutputFormat, typer.Option(
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Print only the essential value (key, ids); no messages.")]
 
+RegionOpt = Annotated[str | None, typer.Option(envvar="AWS_REGION", help="AWS region [default: AWS_REGION / profile].")]
+ProfileOpt = Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile.")]
+EndpointOpt = Annotated[str | None, typer.Option(envvar="AWS_ENDPOINT_URL", help="AWS endpoint URL (e.g. a test endpoint).")]
+
+
+def aws_client(service: str, region: str | None, profile: str | None, endpoint_url: str | None):
+    """A fail-fast boto3 client for these --region/--profile/--endpoint-url values (lazy import)."""
+    from ..aws.cloudformation import AwsOptions, client
+
+    return client(service, AwsOptions(region, profile, endpoint_url))

@@ -15,7 +15,8 @@ from ..durations import parse_past, utcnow
 from ..errors import CheckFailed, InvalidInput
 from ..store import open_store
 from . import _render as render
-from ._options import NamespaceOpt, OutputOpt, QuietOpt, StoreOpt
+from ._options import (EndpointOpt, NamespaceOpt, OutputOpt, ProfileOpt, QuietOpt, RegionOpt,
+                       StoreOpt, aws_client)
 from ._render import OutputFormat
 
 app = typer.Typer(no_args_is_help=True, help="Audit trails, security events and alarms.")
@@ -47,9 +48,6 @@ LogFileOpt = Annotated[list[str] | None, typer.Option("--log-file", help="Securi
 LogGroupOpt = Annotated[str | None, typer.Option(envvar="MCPADMIN_LOG_GROUP", help="CloudWatch Logs group of the server.")]
 ByOpt = Annotated[By, typer.Option(help="Group counts by this field, or none to list the events.")]
 FailAboveOpt = Annotated[int | None, typer.Option(help="Exit 1 when more than N events match (for cron).")]
-RegionOpt = Annotated[str | None, typer.Option(envvar="AWS_REGION", help="AWS region.")]
-ProfileOpt = Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile.")]
-EndpointOpt = Annotated[str | None, typer.Option(envvar="AWS_ENDPOINT_URL", help="AWS endpoint URL.")]
 PageSizeOpt = Annotated[int, typer.Option(min=1, max=10_000, help="CloudWatch events per page.")]
 
 
@@ -67,12 +65,6 @@ def events(
     with open_store(load_settings(store, namespace)) as s:
         trail = s.audit_events(since=start)
     render.rows([e.to_public() for e in trail], EVENT_COLUMNS, output)
-
-
-def _aws(service: str, region: str | None, profile: str | None, endpoint_url: str | None) -> Any:
-    from ..aws.cloudformation import AwsOptions, client
-
-    return client(service, AwsOptions(region, profile, endpoint_url))
 
 
 def _query(event: str, since: str, until: str | None, source: Source, log_file: list[str] | None,
@@ -95,7 +87,7 @@ def _query(event: str, since: str, until: str | None, source: Source, log_file: 
             raise InvalidInput("--source cloudwatch needs --log-group NAME")
         from ..aws.cloudformation import aws_errors
 
-        logs = _aws("logs", region, profile, endpoint_url)
+        logs = aws_client("logs", region, profile, endpoint_url)
         with aws_errors(f"log group {log_group}"):
             core.check_group_exists(logs, log_group)
         stream = _guarded(core.read_cloudwatch(logs, log_group, kinds, window, stats, page_size),
@@ -173,8 +165,8 @@ def alarms(
     """
     from ..aws.cloudformation import aws_errors
 
-    cw = _aws("cloudwatch", region, profile, endpoint_url)
-    sns = _aws("sns", region, profile, endpoint_url)
+    cw = aws_client("cloudwatch", region, profile, endpoint_url)
+    sns = aws_client("sns", region, profile, endpoint_url)
     rows, warnings = [], []
     with aws_errors("CloudWatch alarms"):
         kwargs = {"AlarmNamePrefix": f"{stack}-"} if stack else {}
@@ -247,14 +239,25 @@ def watch(
 
         from ..aws.cloudformation import aws_errors
 
-        logs = _aws("logs", region, profile, endpoint_url)
-        seen: set[str] = set()
+        from datetime import timedelta
+
+        logs = aws_client("logs", region, profile, endpoint_url)
+        seen: dict[str, str] = {}  # event identity -> ts, kept only for the overlap
+        overlap = timedelta(seconds=30)  # late-arriving events: re-read a short tail each poll
         with aws_errors(f"log group {log_group}"):
             core.check_group_exists(logs, log_group)
             while True:
+                newest = window.since
                 for item in core.read_cloudwatch(logs, log_group, kinds, window, core.ReadStats()):
                     ident = f"{item.get('ts')}|{item.get('client_ip')}|{item.get('correlation_id')}"
                     if ident not in seen:
-                        seen.add(ident)
+                        seen[ident] = str(item.get("ts"))
                         show(item)
+                    when = core.parse_time(str(item.get("ts", "")))
+                    if when is not None and (newest is None or when > newest):
+                        newest = when
+                if newest is not None:
+                    window = core.Window(newest - overlap)
+                    floor = core.canonical(newest - overlap)
+                    seen = {k: ts for k, ts in seen.items() if ts >= floor}
                 _time.sleep(poll)

@@ -10,25 +10,16 @@ import typer
 
 from ..errors import CheckFailed, InvalidInput
 from . import _render as render
-from ._options import OutputOpt, QuietOpt
+from ._options import EndpointOpt, OutputOpt, ProfileOpt, QuietOpt, RegionOpt, aws_client
 from ._render import OutputFormat
 from ._stdin import stdin_is_terminal
 
 app = typer.Typer(no_args_is_help=True, help="Validate and deploy the hardened AWS stack.")
 
 TemplateOpt = Annotated[str | None, typer.Option("--template", "-t", help="Template file [default: the shipped mcp-server.yaml].")]
-RegionOpt = Annotated[str | None, typer.Option(envvar="AWS_REGION", help="AWS region [default: AWS_REGION / profile].")]
-ProfileOpt = Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile.")]
-EndpointOpt = Annotated[str | None, typer.Option(envvar="AWS_ENDPOINT_URL", help="AWS endpoint URL (e.g. a test endpoint).")]
 StackArg = Annotated[str, typer.Argument(help="Stack name.")]
 FINDING_COLUMNS = [("rule", "RULE"), ("severity", "SEVERITY"), ("resource", "RESOURCE"), ("line", "LINE"),
                    ("message", "MESSAGE")]
-
-
-def _aws(region: str | None, profile: str | None, endpoint_url: str | None):
-    from ..aws.cloudformation import AwsOptions, client
-
-    return client("cloudformation", AwsOptions(region, profile, endpoint_url))
 
 
 @app.command()
@@ -106,7 +97,7 @@ def deploy(
     if errors:
         render.rows([f.to_public() for f in errors], FINDING_COLUMNS, output)
         raise CheckFailed(f"{label}: {len(errors)} validation error(s): not deploying")
-    cf = _aws(region, profile, endpoint_url)
+    cf = aws_client("cloudformation", region, profile, endpoint_url)
     plan = cfn.plan(cf, stack, text, params)
     if plan.no_changes:
         render.note(f"stack {stack}: no changes to deploy", quiet)
@@ -152,7 +143,7 @@ def status(stack: StackArg, region: RegionOpt = None, profile: ProfileOpt = None
     """
     from ..aws import cloudformation as cfn
 
-    described = cfn.describe(_aws(region, profile, endpoint_url), stack)
+    described = cfn.describe(aws_client("cloudformation", region, profile, endpoint_url), stack)
     render.record({"stack": described["StackName"], "status": described["StackStatus"],
                    "reason": described.get("StackStatusReason"),
                    "updated": str(described.get("LastUpdatedTime") or described.get("CreationTime"))}, output)
@@ -169,5 +160,5 @@ def outputs(stack: StackArg, region: RegionOpt = None, profile: ProfileOpt = Non
     """
     from ..aws import cloudformation as cfn
 
-    described = cfn.describe(_aws(region, profile, endpoint_url), stack)
+    described = cfn.describe(aws_client("cloudformation", region, profile, endpoint_url), stack)
     _print_outputs(described.get("Outputs", []), output, quiet)

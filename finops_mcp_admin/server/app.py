@@ -163,18 +163,18 @@ class SecurityEnvelope:
         req = _Request(scope)
         if req.path == self.health_path and req.method in ("GET", "HEAD"):
             status = "ok" if self.verifier.healthy else "degraded"
-            await _respond(send, 200 if status == "ok" else 503, {"status": status})
+            await respond(send, 200 if status == "ok" else 503, {"status": status})
             return
         if self.require_tls and scope.get("scheme") != "https" and req.path.startswith(self.mcp_path):
             self._event("plaintext_refused", req, "plain HTTP on the MCP endpoint")
-            await _respond(send, 403, {"error": "https_required"})
+            await respond(send, 403, {"error": "https_required"})
             return
 
         origin = req.header("origin")
         if origin is not None:
             if not self.cors.policy.allows(origin):
                 self._event("cors_rejected", req, "origin not allowed")
-                await _respond(send, 403, {"error": "origin_not_allowed"})
+                await respond(send, 403, {"error": "origin_not_allowed"})
                 return
             if req.method == "OPTIONS":
                 await self._preflight(req, send, origin)
@@ -206,7 +206,7 @@ class SecurityEnvelope:
             wait = self.throttle.key_wait(key_id)
         if wait is not None:
             self._event("rate_limited", req, "too many failed attempts", key_id=key_id)
-            await _respond(send, 429, {"error": "too_many_requests"}, [(b"retry-after", str(wait).encode())])
+            await respond(send, 429, {"error": "too_many_requests"}, [(b"retry-after", str(wait).encode())])
             return None
         if token is None:
             self.throttle.record(req.client_ip, None)
@@ -218,7 +218,7 @@ class SecurityEnvelope:
             return result.principal
         if result.reason == UNAVAILABLE:
             self._event("store_unavailable", req, "key store unreachable", key_id=result.key_id)
-            await _respond(send, 503, {"error": "temporarily_unavailable"}, [(b"retry-after", b"5")])
+            await respond(send, 503, {"error": "temporarily_unavailable"}, [(b"retry-after", b"5")])
             return None
         self.throttle.record(req.client_ip, result.key_id or key_id)
         self._event("auth_failure", req, result.reason, key_id=result.key_id or key_id)
@@ -232,14 +232,14 @@ class SecurityEnvelope:
             tools = _called_tools(body)
         except _BadBody as exc:
             self._event("bad_request", req, str(exc)[:100], key_id=principal.key_id)
-            await _respond(send, 400, {"error": "invalid_request"})
+            await respond(send, 400, {"error": "invalid_request"})
             return None
         for tool in tools:
             needed = self.scopes.required(tool)
             if needed not in principal.scopes:
                 self._event("insufficient_scope", req, f"tool {tool} needs {needed}",
                             key_id=principal.key_id)
-                await _respond(send, 403, {"error": "insufficient_scope", "scope": needed}, [
+                await respond(send, 403, {"error": "insufficient_scope", "scope": needed}, [
                     (b"www-authenticate", (self._challenge + f', error="insufficient_scope", '
                                            f'scope="{needed}"').encode())])
                 return None
@@ -250,7 +250,7 @@ class SecurityEnvelope:
         asked = [h.strip().lower() for h in (req.header("access-control-request-headers") or "").split(",") if h.strip()]
         if method not in ALLOWED_METHODS or any(h not in ALLOWED_HEADERS for h in asked):
             self._event("cors_rejected", req, "preflight asks for a method or header not allowed")
-            await _respond(send, 403, {"error": "preflight_refused"})
+            await respond(send, 403, {"error": "preflight_refused"})
             return
         await send({"type": "http.response.start", "status": 204, "headers": [
             (b"access-control-allow-origin", origin.encode()),
@@ -271,7 +271,7 @@ class SecurityEnvelope:
         return wrapped
 
     async def _unauthorized(self, send: Send, challenge: str) -> None:
-        await _respond(send, 401, {"error": "unauthorized"}, [(b"www-authenticate", challenge.encode())])
+        await respond(send, 401, {"error": "unauthorized"}, [(b"www-authenticate", challenge.encode())])
 
     def _event(self, event: str, req: _Request, reason: str, key_id: str | None = None) -> None:
         self.events.emit(event, reason=reason, client_ip=req.client_ip, method=req.method,
@@ -360,9 +360,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _respond(send: Send, status: int, payload: dict[str, Any],
-                   headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps(payload).encode()
+async def respond(send: Send, status: int, payload: dict[str, Any] | None,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A complete JSON response (an empty body when payload is None)."""
+    body = json.dumps(payload).encode() if payload is not None else b""
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"), *(headers or [])]})

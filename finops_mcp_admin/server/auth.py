@@ -47,11 +47,7 @@ class Principal:
     key_id: str
     name: str
     scopes: tuple[str, ...]
-    expires_at: datetime | None = None
-
-    def valid_at(self, now: datetime) -> bool:
-        """False once the key's own expiry has passed (checked on every cache hit)."""
-        return self.expires_at is None or now < self.expires_at
+    expires_at: datetime | None = None  # checked on every cache hit
 
 
 @dataclass(frozen=True)

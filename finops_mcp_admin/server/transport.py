@@ -9,6 +9,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from ..errors import InvalidInput
+from .app import respond
 from .events import SecurityEventLog
 
 #: TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are always strong.
@@ -63,20 +64,14 @@ class RedirectApp:
                              client_ip=client[0] if client else "unknown", method=scope.get("method"),
                              path=path, origin=headers.get("origin"), user_agent=headers.get("user-agent"),
                              correlation_id=headers.get("x-correlation-id"))
-            await _plain(send, 403, b'{"error":"https_required"}', [])
+            await respond(send, 403, {"error": "https_required"})
             return
         host = headers.get("host", "localhost").rsplit(":", 1)[0] if not headers.get("host", "").startswith("[") \
             else headers["host"].rsplit("]", 1)[0] + "]"
         if not host or any(c in host for c in "/\\@ \t") or not host.isprintable():
-            await _plain(send, 400, b'{"error":"bad_host"}', [])
+            await respond(send, 400, {"error": "bad_host"})
             return
         port = "" if self.https_port == 443 else f":{self.https_port}"
         query = scope.get("query_string", b"").decode("latin-1")
         location = f"https://{host}{port}{path}" + (f"?{query}" if query else "")
-        await _plain(send, 308, b"", [(b"location", location.encode("latin-1"))])
-
-
-async def _plain(send: Any, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
-    await send({"type": "http.response.body", "body": body})
+        await respond(send, 308, None, [(b"location", location.encode("latin-1"))])

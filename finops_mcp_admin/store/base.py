@@ -54,6 +54,7 @@ class PendingAudit:
     key_id: str | None
     name: str | None
     detail: dict[str, Any]
+    actor: str | None = None  # who, when the caller says; else the store's configured actor
 
     def detail_json(self) -> str:
         """The detail as compact JSON."""
@@ -78,7 +79,8 @@ class Transaction(Protocol):
     def set_current(self, name: str, key_id: str) -> None:
         """Point the name at its newest key."""
 
-    def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
+    def audit(self, action: str, key_id: str | None, name: str | None, *, actor: str | None = None,
+              **detail: Any) -> None:
         """Append an audit entry (committed with the transaction)."""
 
     def lookup_salt(self) -> str:

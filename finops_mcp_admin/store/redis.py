@@ -159,8 +159,9 @@ class _RedisTx:
     def set_current(self, name: str, key_id: str) -> None:
         self.writes.append(lambda pipe: pipe.set(self._store.k("name", name), key_id))
 
-    def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
-        self.pending.append(PendingAudit(action, key_id, name, detail))
+    def audit(self, action: str, key_id: str | None, name: str | None, *, actor: str | None = None,
+              **detail: Any) -> None:
+        self.pending.append(PendingAudit(action, key_id, name, detail, actor))
 
     def lookup_salt(self) -> str:
         if self._salt is None:
@@ -240,7 +241,7 @@ class RedisStore(KeyStore):
                     now = iso(utcnow())
                     for entry in tx.pending:
                         pipe.xadd(self.k("audit"), {
-                            "ts": now, "actor": self._actor, "action": entry.action,
+                            "ts": now, "actor": entry.actor or self._actor, "action": entry.action,
                             "key_id": entry.key_id or "", "name": entry.name or "",
                             "detail": entry.detail_json(),
                         }, maxlen=self._audit_maxlen, approximate=True)

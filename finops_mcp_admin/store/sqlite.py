@@ -115,8 +115,9 @@ class _SqliteTx:
         self._db.execute("INSERT OR REPLACE INTO names(name, key_id) VALUES (?, ?)", (name, key_id))
         self.wrote = True
 
-    def audit(self, action: str, key_id: str | None, name: str | None, **detail: Any) -> None:
-        self.pending.append(PendingAudit(action, key_id, name, detail))
+    def audit(self, action: str, key_id: str | None, name: str | None, *, actor: str | None = None,
+              **detail: Any) -> None:
+        self.pending.append(PendingAudit(action, key_id, name, detail, actor))
 
     def lookup_salt(self) -> str:
         salt = self._store.lookup_salt()
@@ -200,7 +201,7 @@ class SqliteStore(KeyStore):
                     now = iso(utcnow())
                     self._db.executemany(
                         "INSERT INTO audit(ts, actor, action, key_id, name, detail) VALUES (?,?,?,?,?,?)",
-                        [(now, self._actor, p.action, p.key_id, p.name, p.detail_json())
+                        [(now, p.actor or self._actor, p.action, p.key_id, p.name, p.detail_json())
                          for p in tx.pending],
                     )
                 self._db.execute("COMMIT")

@@ -80,7 +80,8 @@ def test_audit_event_shape(store):
     issued = _create(store, "audited", scopes=["tools:read"])
     (event,) = store.audit_events()
     assert event.action == "create" and event.key_id == issued.key.id
-    assert event.actor == "t" or event.actor  # actor comes from settings in the CLI path
+    assert event.actor == "t"  # the actor the caller named, the same as the record's created_by
+    assert store.get(issued.key.id).key.created_by == "t"
     assert event.detail["scopes"] == ["tools:read"]
 
 
