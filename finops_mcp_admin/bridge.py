@@ -243,6 +243,7 @@ class Bridge:
         self._reinit_count = 0
         self._stdout: Any = None
         self._tg: Any = None
+        self._connect_lock: Any = None
 
     def note(self, text: str) -> None:
         """A diagnostic line on stderr (redacted)."""
@@ -254,6 +255,7 @@ class Bridge:
         import anyio
         from mcp.server.stdio import stdio_server
 
+        self._connect_lock = anyio.Lock()  # one connection attempt at a time
         async with stdio_server() as (stdin, stdout):
             async with stdout:  # closing it lets the SDK's writer task, and so the bridge, end
                 async with anyio.create_task_group() as tg:
@@ -294,6 +296,12 @@ class Bridge:
         """The live upstream's write stream, opening (and re-initialising) one if needed."""
         import anyio
 
+        async with self._connect_lock:
+            return await self._connect(replay)
+
+    async def _connect(self, replay: bool) -> Any:
+        import anyio
+
         if self._upstream_write is not None:
             return self._upstream_write
         ready = anyio.Event()
@@ -323,6 +331,7 @@ class Bridge:
         self._reinit_waiters.pop(rid, None)
         if not done.is_set() or self._upstream_write is None:
             self._upstream_failed = self._upstream_failed or "the MCP server did not answer the handshake"
+            self._drop_upstream()
             return False
         if self.initialized_message is not None:
             await self._send(write, self.initialized_message)
@@ -370,7 +379,7 @@ class Bridge:
                             if isinstance(item, Exception):
                                 self.note(f"ignored a malformed message from the server: {type(item).__name__}")
                                 continue
-                            await self._forward_down(item)
+                            await self._forward_down(item, generation)
                         reason = "the MCP server closed the connection"
         except Exception as exc:  # noqa: BLE001 - every transport failure ends this upstream only
             reason = describe_failure(exc, self.config.url)
@@ -386,20 +395,24 @@ class Bridge:
 
     # -- server -> stdout -------------------------------------------------------------------
 
-    async def _forward_down(self, item: Any) -> None:
+    async def _forward_down(self, item: Any, generation: int) -> None:
         from mcp_types import ErrorData, JSONRPCError, JSONRPCResponse
 
+        if generation != self._upstream_generation:
+            return  # from a connection we abandoned: its requests were resent on the new one
         message = item.message
         mid = getattr(message, "id", None)
         if isinstance(mid, str) and mid.startswith(REINIT_PREFIX):
+            status = self.statuses.pop(mid, None)
             if isinstance(message, JSONRPCResponse):
-                self.stamper.inbound(JSONRPCResponse(jsonrpc="2.0", id=mid, result=message.result))
                 self.stamper.version = (message.result or {}).get("protocolVersion")
-                waiter = self._reinit_waiters.get(mid)
-                if waiter is not None:
-                    waiter.set()
             else:
-                self._upstream_failed = "the MCP server refused the replayed handshake"
+                self._upstream_failed = (http_error_message(*status)[1] if status else
+                                         "the MCP server refused the replayed handshake")
+                self._drop_upstream()
+            waiter = self._reinit_waiters.get(mid)
+            if waiter is not None:
+                waiter.set()
             return
         self.stamper.inbound(message)
         if isinstance(message, JSONRPCError) and mid in self.pending:
@@ -407,10 +420,10 @@ class Bridge:
             session_lost = (status is not None and status[0] == 404) or message.error.message == "Session terminated"
             if session_lost and mid not in self.retried and self.init_message is not None:
                 # The server lost our session (it restarted): reconnect, replay the client's
-                # handshake, resend this request once. The client never sees the gap.
-                self.retried.add(mid)
+                # handshake, and resend every request still waiting (once each). The client
+                # never sees the gap.
                 self._drop_upstream()
-                self._tg.start_soon(self._forward_up, self.pending[mid])
+                self._tg.start_soon(self._resend_pending)
                 return
             if status is not None:
                 code, text = http_error_message(*status)
@@ -423,6 +436,13 @@ class Bridge:
                 code=message.error.code, message=self.redact(message.error.message),
                 data=message.error.data))
         await self._write_stdout(message)
+
+    async def _resend_pending(self) -> None:
+        for rid, item in list(self.pending.items()):
+            if rid in self.retried or rid not in self.pending:
+                continue
+            self.retried.add(rid)
+            await self._forward_up(item)
 
     async def _write_stdout(self, message: Any) -> None:
         from mcp.shared.message import SessionMessage
