@@ -224,10 +224,21 @@ def test_server_killed_mid_call_then_restarted(slow_server, certs, sqlite_env, t
             slow_server.proc.wait()
             slow_server.start()  # same port, new process: the old session is gone
             after = await s.call_tool("cost_report", {"month": "2026-11"})
-            return failure, after
+            slow_server.stop()
+            slow_server.start()  # again, and now two calls are in flight when the session is gone
+            results = []
 
-    failure, after = anyio.run(go)
+            async def one(month):
+                results.append(await s.call_tool("cost_report", {"month": month}))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one, "2026-09")
+                tg.start_soon(one, "2026-08")
+            return failure, after, results
+
+    failure, after, results = anyio.run(go)
     assert "1234.5" in after.content[0].text  # succeeded without restarting the bridge
+    assert len(results) == 2 and all("1234.5" in r.content[0].text for r in results)
     assert not leaked(key, failure, (tmp_path / "err").read_text())
 
 
