@@ -13,7 +13,7 @@ from finops_mcp_admin.server.run import ServeOptions, build
 async def trivial(scope, receive, send):
     """A protected route that does nothing: the envelope's cost is all there is."""
     if scope["type"] == "lifespan":
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return

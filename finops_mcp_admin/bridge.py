@@ -294,7 +294,6 @@ class Bridge:
 
     async def _ensure_upstream(self, replay: bool) -> Any:
         """The live upstream's write stream, opening (and re-initialising) one if needed."""
-        import anyio
 
         async with self._connect_lock:
             return await self._connect(replay)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..durations import from_iso, iso, utcnow
-from ..errors import BackendUnavailable, NotFound, PermissionDenied
+from ..errors import BackendUnavailable, PermissionDenied
 from ..keys import ApiKey
 from .base import AuditEvent, KeyStore, PendingAudit, StoredKey, T
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
 from finops_mcp_admin.aws.cloudformation import shipped_template
 

@@ -13,7 +13,7 @@ from finops_mcp_admin import lifecycle
 from finops_mcp_admin.config import load_settings
 from finops_mcp_admin.durations import utcnow
 from finops_mcp_admin.keys import generate_token
-from finops_mcp_admin.server.auth import FailureThrottle, load_static_hashes, parse_static_hashes
+from finops_mcp_admin.server.auth import FailureThrottle, parse_static_hashes
 from finops_mcp_admin.store import open_store
 from tests.server.asgi import FAST, CountingHasher, call, make_envelope
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.server.conftest import cli_in, new_key
 from tests.server.harness import http_client
-from tests.server.test_e2e import HEADERS, post
+from tests.server.test_e2e import post
 
 ALLOWED = "https://finops.example.com"
 

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from finops_mcp_admin import lifecycle
-from finops_mcp_admin.config import load_settings
 from finops_mcp_admin.durations import utcnow
 from finops_mcp_admin.keys import generate_token
 from finops_mcp_admin.store.sqlite import SqliteStore

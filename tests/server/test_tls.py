@@ -11,11 +11,10 @@ import ssl
 import threading
 import urllib.request
 
-import anyio
 import pytest
 
 from tests.server.conftest import new_key
-from tests.server.harness import ServerProcess, http_client
+from tests.server.harness import ServerProcess
 from tests.server.test_e2e import HEADERS, INIT
 
 pytestmark = pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")

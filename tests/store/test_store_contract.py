@@ -4,7 +4,6 @@ messages, last-use and rehash that cannot undo a revocation, namespaces, TLS).""
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
