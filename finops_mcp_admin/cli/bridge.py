@@ -39,7 +39,8 @@ def run(url: UrlArg = None, allow_http: AllowHttp = False) -> None:
     \b
     Example: MCP_API_KEY=... mcpadmin bridge https://mcp.example.com/mcp
     """
-    from ..bridge import BridgeConfig, run_bridge
+    from ..bridge.config import BridgeConfig
+    from ..bridge.proxy import run_bridge
 
     run_bridge(BridgeConfig.from_env(url, allow_http))
 
@@ -54,15 +55,17 @@ def _bridge_command() -> str:
 def config(
     url: Annotated[str, typer.Option(help="The server's MCP endpoint, https://.../mcp.")],
     name: Annotated[str, typer.Option(help="Server name shown by the desktop client.")] = "finops",
-    key_from_stdin: Annotated[bool, typer.Option(help="Embed the key read from stdin instead of a placeholder.")] = False,
-    ca_bundle: Annotated[str | None, typer.Option(help="Private CA certificate to trust (sets MCP_CA_BUNDLE).")] = None,
+    key_from_stdin: Annotated[bool, typer.Option(
+        help="Embed the key read from stdin instead of a placeholder.")] = False,
+    ca_bundle: Annotated[str | None, typer.Option(
+        help="Private CA certificate to trust (sets MCP_CA_BUNDLE).")] = None,
 ) -> None:
     """Print a ready-to-paste `mcpServers` JSON snippet for desktop MCP clients.
 
     \b
     Example: mcpadmin bridge config --url https://mcp.example.com/mcp --name finops
     """
-    from ..bridge import check_url
+    from ..bridge.config import check_url
 
     check_url(url, allow_http=False)
     validate_name(name)

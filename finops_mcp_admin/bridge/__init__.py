@@ -1,0 +1,24 @@
+"""stdio ⇄ Streamable-HTTP bridge (R22): lets stdio-only desktop MCP clients reach the secured
+server over verified HTTPS.
+
+A transparent proxy built on the SDK's stdio server and Streamable-HTTP client transports:
+JSON-RPC requests, responses and notifications are forwarded both ways unchanged. What the
+bridge adds:
+
+- `Authorization: Bearer $MCP_API_KEY` on every request; the key never appears in argv, stderr,
+  logs, JSON-RPC errors or exception text (every byte written to stderr and every error
+  message passes through a redactor, including unexpected tracebacks).
+- TLS always verified (system trust store, or MCP_CA_BUNDLE / SSL_CERT_FILE), hostname checked.
+  `http://` only for loopback hosts and only with `--allow-http`. No switch disables checks.
+- Errors a user can act on: a 401 becomes "authentication failed: check MCP_API_KEY", a 403
+  names the missing scope, certificate and connection failures say which.
+- Resilience: one failed request never ends the bridge; when the connection or the server's
+  session is lost (e.g. the server restarted), the next message opens a new connection and
+  replays the client's `initialize` handshake, so the desktop client never notices.
+- The bridge never opens a URL the server sends (no browser, no shell): the CVE-2025-6514
+  class of bug in mcp-remote cannot happen here.
+
+Rooms: `config` (environment, URL and TLS checks; no `mcp` import, so `--help` stays fast),
+`diagnostics` (the sentences and JSON-RPC error codes a user reads, and the redactor), `proxy`
+(the running bridge, on the MCP SDK and anyio). This package module imports none of them.
+"""
