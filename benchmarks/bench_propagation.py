@@ -32,7 +32,6 @@ from finops_mcp_admin import lifecycle  # noqa: E402
 from finops_mcp_admin.config import load_settings  # noqa: E402
 from finops_mcp_admin.durations import utcnow  # noqa: E402
 from finops_mcp_admin.keys import HashParams, KeyHasher  # noqa: E402
-from finops_mcp_admin.store import open_store  # noqa: E402
 from tests.redis_server import RedisServer, server_binary  # noqa: E402
 
 PING = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"})
@@ -52,7 +51,7 @@ def measure(env: dict[str, str], revocations: int, workdir: Path) -> list[float]
     os.environ.update(env)
     settings = load_settings()
     hasher = KeyHasher(HashParams(1, 1024))
-    with open_store(settings) as store:
+    with settings.open_store() as store:
         keys = [lifecycle.create_key(store, hasher, name=f"p{i}", actor="bench", now=utcnow(),
                                      scopes=["tools:read"]).token.reveal() for i in range(revocations)]
         procs, conns = [], []

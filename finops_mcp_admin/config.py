@@ -27,9 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .keys import HashParams
+from .keys import HashParams, KeyHasher
+from .store import KeyStore, open_store
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def env_flag(name: str) -> bool:
+    """True when the environment variable is 1/true/yes/on (any case)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def config_path() -> Path:
@@ -74,6 +80,17 @@ class Settings:
             raise InvalidInput(
                 f"invalid namespace {self.namespace!r}: use 1-64 letters, digits, '.', '_' or '-'"
             )
+
+    def open_store(self, retries: int = 0) -> KeyStore:
+        """The store these settings name. retries: Redis command retries (0 for the CLI: fail
+        fast; servers use 1)."""
+        return open_store(self.store_url, namespace=self.namespace, actor=self.actor,
+                          password=self.redis_password, ca_file=self.redis_ca_file,
+                          audit_maxlen=self.audit_maxlen, retries=retries)
+
+    def hasher(self) -> KeyHasher:
+        """The argon2id hasher with these settings' parameters."""
+        return KeyHasher(self.hash_params)
 
 
 def _read_file(path: Path) -> dict[str, Any]:

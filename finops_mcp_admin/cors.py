@@ -143,6 +143,18 @@ def remove_origins(store: KeyStore, origins: Iterable[str]) -> list[str]:
 
 def effective_policy(store_origins: Iterable[str], extra: Iterable[str] = (),
                      environ: dict[str, str] | None = None) -> OriginPolicy:
-    """CORS_ALLOWED_ORIGINS ∪ the store's list ∪ extra (already normalised) entries."""
+    """The union of CORS_ALLOWED_ORIGINS, the store's list and extra (already normalised) entries."""
     return OriginPolicy(frozenset(origins_from_env(environ) | set(store_origins) | set(extra)),
                         any_origin=is_wildcard_config(environ))
+
+
+def list_origins(store: KeyStore, environ: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """Every allowed origin, sorted, with where it comes from: "store" or "env"."""
+    stored = store.cors_origins()
+    return [{"origin": o, "source": "store" if o in stored else "env"}
+            for o in sorted(stored | origins_from_env(environ))]
+
+
+def check_origin(store: KeyStore, origin: str, environ: dict[str, str] | None = None) -> bool:
+    """Would a server using this store (and this environment) allow this Origin header?"""
+    return effective_policy(store.cors_origins(), environ=environ).allows(origin)

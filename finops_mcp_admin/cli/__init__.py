@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -38,7 +38,7 @@ app.command()(serve)
 _debug = False
 
 
-class Shell(str, Enum):
+class Shell(StrEnum):
     """Shells with completion scripts."""
 
     bash = "bash"
@@ -66,8 +66,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    debug: Annotated[bool, typer.Option("--debug", envvar="MCPADMIN_DEBUG", help="Show tracebacks for unexpected errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar="MCPADMIN_DEBUG", help="Show tracebacks for unexpected errors.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Security administration for remote MCP servers: API keys, CORS, stack, audit."""
     global _debug

@@ -49,7 +49,7 @@ def _tree(command: Any, path: tuple[str, ...] = ()) -> Node:
     node.options.append((["--help"], False, [], "Show help and exit."))
     for name, sub in sorted(getattr(command, "commands", {}).items()):
         if not sub.hidden:
-            node.children[name] = _tree(sub, path + (name,))
+            node.children[name] = _tree(sub, (*path, name))
     return node
 
 
@@ -68,7 +68,9 @@ def _q(text: str) -> str:
 
 def _tables(root: Node) -> tuple[list[tuple[str, str]], ...]:
     """(command path, subcommands), (path, options), ("path|option", choices) for every node."""
-    subs, opts, vals = [], [], []
+    subs: list[tuple[str, str]] = []
+    opts: list[tuple[str, str]] = []
+    vals: list[tuple[str, str]] = []
     for node in _walk(root):
         key = " ".join(node.path)
         subs.append((key, " ".join(node.children)))
@@ -175,10 +177,7 @@ def fish(root: Node) -> str:
     """A fish completion script."""
     out = [f"# fish completion for {PROG} (generated; do not edit)", f"complete -c {PROG} -f"]
     for node in _walk(root):
-        if node.path:
-            cond = " ; and ".join(f"__fish_seen_subcommand_from {p}" for p in node.path)
-        else:
-            cond = ""
+        cond = " ; and ".join(f"__fish_seen_subcommand_from {p}" for p in node.path)
         child_names = " ".join(node.children)
         for name, child in node.children.items():
             guard = f"{cond} ; and not __fish_seen_subcommand_from {child_names}" if cond \

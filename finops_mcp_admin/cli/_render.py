@@ -1,7 +1,8 @@
 """Output: data on stdout as table | json | csv, messages on stderr.
 
-One small class per format, chosen by the OutputFormat enum. Tables use tabulate (imported only
-when a table is printed); json and csv carry every field, times in ISO 8601 UTC.
+One small class per format, each implementing the Format protocol, chosen by the OutputFormat
+enum (`OutputFormat.to_format()`). Tables use tabulate (imported only when a table is printed);
+json and csv carry every field, times in ISO 8601 UTC.
 """
 
 from __future__ import annotations
@@ -10,19 +11,34 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from enum import Enum
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
+
+Columns = Sequence[tuple[str, str]]  # (field, table header)
 
 
-class OutputFormat(str, Enum):
+class Format(Protocol):
+    """What every output format does: a listing, and one record."""
+
+    def rows(self, rows: Sequence[dict[str, Any]], columns: Columns) -> str:
+        """A listing; columns are the fields a table shows (json and csv show every field)."""
+        ...
+
+    def record(self, record: dict[str, Any]) -> str:
+        """One object, every field."""
+        ...
+
+
+class OutputFormat(StrEnum):
     """Values of -o/--output."""
 
     table = "table"
     json = "json"
     csv = "csv"
 
-
-Columns = Sequence[tuple[str, str]]  # (field, table header)
+    def to_format(self) -> Format:
+        """The formatter for this choice."""
+        return _FORMATS[self]
 
 
 def _cell(value: Any) -> str:
@@ -94,8 +110,8 @@ class CsvFormat:
         return self.rows([record], [(k, k) for k in record])
 
 
-FORMATS = {OutputFormat.table: TableFormat(), OutputFormat.json: JsonFormat(),
-           OutputFormat.csv: CsvFormat()}
+_FORMATS: dict[OutputFormat, Format] = {OutputFormat.table: TableFormat(), OutputFormat.json: JsonFormat(),
+                                         OutputFormat.csv: CsvFormat()}
 
 
 def out(text: str) -> None:
@@ -119,9 +135,9 @@ def rows(data: Sequence[dict[str, Any]], columns: Columns, fmt: OutputFormat,
     if fmt is OutputFormat.table and not data:
         note("(none)")
         return
-    out(FORMATS[fmt].rows(data, columns))
+    out(fmt.to_format().rows(data, columns))
 
 
 def record(data: dict[str, Any], fmt: OutputFormat) -> None:
     """Print one object."""
-    out(FORMATS[fmt].record(data))
+    out(fmt.to_format().record(data))

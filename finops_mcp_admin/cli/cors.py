@@ -7,15 +7,15 @@ from typing import Annotated
 import typer
 
 from .. import cors as core
-from ..config import load_settings
 from ..errors import CheckFailed
-from ..store import open_store
 from . import _render as render
 from ._options import NamespaceOpt, OutputOpt, QuietOpt, StoreOpt
 from ._render import OutputFormat
+from ._store import command_store
 
 app = typer.Typer(no_args_is_help=True, help="Edit and check the CORS allowlist.")
 OriginsArg = Annotated[list[str], typer.Argument(metavar="ORIGIN...", help="Origins: scheme://host[:port].")]
+COLUMNS = [("origin", "ORIGIN"), ("source", "SOURCE")]
 
 
 @app.command("list")
@@ -26,11 +26,9 @@ def list_(store: StoreOpt = None, namespace: NamespaceOpt = None,
     \b
     Example: mcpadmin cors list -o json
     """
-    with open_store(load_settings(store, namespace)) as s:
-        stored = s.cors_origins()
-    env = core.origins_from_env()
-    rows = [{"origin": o, "source": "store" if o in stored else "env"} for o in sorted(stored | env)]
-    render.rows(rows, [("origin", "ORIGIN"), ("source", "SOURCE")], output, quiet_field="origin", quiet=quiet)
+    with command_store(store, namespace) as (s, _):
+        rows = core.list_origins(s)
+    render.rows(rows, COLUMNS, output, quiet_field="origin", quiet=quiet)
 
 
 @app.command()
@@ -41,7 +39,7 @@ def add(origins: OriginsArg, store: StoreOpt = None, namespace: NamespaceOpt = N
     \b
     Example: mcpadmin cors add https://finops.example.com
     """
-    with open_store(load_settings(store, namespace)) as s:
+    with command_store(store, namespace) as (s, _):
         added = core.add_origins(s, origins)
     render.note(f"added: {', '.join(added)}" if added else "already allowed; nothing changed", quiet)
 
@@ -54,7 +52,7 @@ def remove(origins: OriginsArg, store: StoreOpt = None, namespace: NamespaceOpt 
     \b
     Example: mcpadmin cors remove https://old.example.com
     """
-    with open_store(load_settings(store, namespace)) as s:
+    with command_store(store, namespace) as (s, _):
         removed = core.remove_origins(s, origins)
     render.note(f"removed: {', '.join(removed)}", quiet)
 
@@ -67,8 +65,8 @@ def check(origin: Annotated[str, typer.Argument(help="The Origin header value to
     \b
     Example: mcpadmin cors check https://finops.example.com
     """
-    with open_store(load_settings(store, namespace)) as s:
-        policy = core.effective_policy(s.cors_origins())
-    if not policy.allows(origin):
+    with command_store(store, namespace) as (s, _):
+        allowed = core.check_origin(s, origin)
+    if not allowed:
         raise CheckFailed(f"refused: {origin!r} is not on the allowlist")
     render.note("allowed", quiet)

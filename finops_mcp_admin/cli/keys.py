@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -12,12 +10,13 @@ from .. import lifecycle
 from ..config import load_settings
 from ..durations import iso, parse_duration, parse_future, utcnow
 from ..errors import CheckFailed, InvalidInput
-from ..keys import STATUSES, ApiKey, KeyHasher, Secret
-from ..store import open_store
+from ..key_import import ImportFormat, parse_import
+from ..keys import STATUSES, ApiKey
 from . import _render as render
 from ._options import NamespaceOpt, OutputOpt, QuietOpt, StoreOpt
 from ._render import OutputFormat
 from ._stdin import read_all_stdin, read_secret, stdin_is_terminal
+from ._store import command_store
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke API keys.")
 
@@ -25,8 +24,10 @@ LIST_COLUMNS = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("scopes", "
                 ("status", "STATUS"), ("created_at", "CREATED"), ("expires_at", "EXPIRES"),
                 ("last_used_at", "LAST USED")]
 
-RefArg = Annotated[str, typer.Argument(metavar="ID|NAME", help="Key id, or name (the newest key of that name).")]
-ScopeOpt = Annotated[list[str] | None, typer.Option("--scope", "-s", help="Scope granted, e.g. tools:read (repeatable).")]
+RefArg = Annotated[str, typer.Argument(
+    metavar="ID|NAME", help="Key id, or name (the newest key of that name).")]
+ScopeOpt = Annotated[list[str] | None, typer.Option(
+    "--scope", "-s", help="Scope granted, e.g. tools:read (repeatable).")]
 OwnerOpt = Annotated[str | None, typer.Option("--owner", help="Team or person responsible for the key.")]
 
 
@@ -51,7 +52,8 @@ def _public(keys: list[ApiKey]) -> list[dict[str, Any]]:
 def create(
     name: Annotated[str, typer.Argument(help="Unique name of the client, e.g. ci-pipeline.")],
     scope: ScopeOpt = None,
-    expires: Annotated[str | None, typer.Option(help="Lifetime (90d, 24h) or ISO date; default never.")] = None,
+    expires: Annotated[str | None, typer.Option(
+        help="Lifetime (90d, 24h) or ISO date; default never.")] = None,
     owner: OwnerOpt = None,
     description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
@@ -62,11 +64,11 @@ def create(
     \b
     Example: KEY=$(mcpadmin keys create ci-pipeline --scope tools:read --expires 90d -q)
     """
-    settings, now = load_settings(store, namespace), utcnow()
+    now = utcnow()
     expires_at = parse_future(expires, now) if expires else None
-    with open_store(settings) as s:
+    with command_store(store, namespace) as (s, settings):
         issued = lifecycle.create_key(
-            s, KeyHasher(settings.hash_params), name=name, actor=settings.actor, now=now,
+            s, settings.hasher(), name=name, actor=settings.actor, now=now,
             scopes=scope or (), expires_at=expires_at, owner=owner, description=description)
     _issued(issued, output, quiet)
 
@@ -75,9 +77,12 @@ def create(
 def list_(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include revoked and expired keys.")] = False,
     owner: OwnerOpt = None,
-    status: Annotated[str | None, typer.Option(help=f"Only keys in this status: {', '.join(STATUSES)}.")] = None,
-    expiring_within: Annotated[str | None, typer.Option(help="Only keys expiring within this duration, e.g. 7d.")] = None,
-    unused_for: Annotated[str | None, typer.Option(help="Only keys not used for this duration, e.g. 30d.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help=f"Only keys in this status: {', '.join(STATUSES)}.")] = None,
+    expiring_within: Annotated[str | None, typer.Option(
+        help="Only keys expiring within this duration, e.g. 7d.")] = None,
+    unused_for: Annotated[str | None, typer.Option(
+        help="Only keys not used for this duration, e.g. 30d.")] = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -90,7 +95,7 @@ def list_(
         include_all=all_, owner=owner, status=status,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
         unused_for=parse_duration(unused_for) if unused_for else None)
-    with open_store(load_settings(store, namespace)) as s:
+    with command_store(store, namespace) as (s, _):
         keys = lifecycle.list_keys(s, key_filter, utcnow())
     render.rows(_public(keys), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
 
@@ -103,14 +108,16 @@ def show(ref: RefArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
     \b
     Example: mcpadmin keys show ci-pipeline -o json
     """
-    with open_store(load_settings(store, namespace)) as s:
+    with command_store(store, namespace) as (s, _):
         key = lifecycle.resolve(s, ref).key
     render.record(key.to_public(utcnow()), output)
 
 
 @app.command("hash")
 def hash_(
-    check: Annotated[str | None, typer.Option("--check", metavar="PHC", help="Verify the key against this argon2id hash instead (exit 0 match, 1 no match).")] = None,
+    check: Annotated[str | None, typer.Option(
+        "--check", metavar="PHC",
+        help="Verify the key against this argon2id hash instead (exit 0 match, 1 no match).")] = None,
 ) -> None:
     """Read a key on stdin and print its argon2id PHC hash (for MCP_API_KEY_HASHES).
 
@@ -118,7 +125,7 @@ def hash_(
     Example: mcpadmin keys hash < key.txt >> hashes.txt
     """
     token = read_secret()
-    hasher = KeyHasher(load_settings().hash_params)
+    hasher = load_settings().hasher()
     if check is None:
         render.out(hasher.hash(token))
     elif hasher.verify(check.strip(), token):
@@ -136,9 +143,8 @@ def verify(store: StoreOpt = None, namespace: NamespaceOpt = None,
     Example: mcpadmin keys verify < key.txt
     """
     token = read_secret()
-    settings = load_settings(store, namespace)
-    with open_store(settings) as s:
-        result = lifecycle.verify_key(s, KeyHasher(settings.hash_params), token, utcnow())
+    with command_store(store, namespace) as (s, settings):
+        result = lifecycle.verify_key(s, settings.hasher(), token, utcnow())
     if not quiet:
         data: dict[str, Any] = {"valid": result.valid, "reason": result.reason}
         if result.key is not None:
@@ -151,7 +157,8 @@ def verify(store: StoreOpt = None, namespace: NamespaceOpt = None,
 @app.command()
 def rotate(
     ref: RefArg,
-    grace: Annotated[str, typer.Option(help="How long the old key stays valid (0 = invalid at once).")] = "24h",
+    grace: Annotated[str, typer.Option(
+        help="How long the old key stays valid (0 = invalid at once).")] = "24h",
     store: StoreOpt = None, namespace: NamespaceOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -160,10 +167,10 @@ def rotate(
     \b
     Example: mcpadmin keys rotate ci-pipeline --grace 24h
     """
-    settings, now = load_settings(store, namespace), utcnow()
+    now = utcnow()
     grace_period = parse_duration(grace)
-    with open_store(settings) as s:
-        old, issued = lifecycle.rotate_key(s, KeyHasher(settings.hash_params), ref,
+    with command_store(store, namespace) as (s, settings):
+        old, issued = lifecycle.rotate_key(s, settings.hasher(), ref,
                                            grace=grace_period, actor=settings.actor, now=now)
     _issued(issued, output, quiet)
     render.note(f"old key {old.id} is valid until {iso(old.expires_at)}", quiet)
@@ -171,11 +178,14 @@ def rotate(
 
 @app.command()
 def revoke(
-    ref: Annotated[str | None, typer.Argument(metavar="[ID|NAME]", help="Key id, or name (revokes every valid key of that name).")] = None,
+    ref: Annotated[str | None, typer.Argument(
+        metavar="[ID|NAME]", help="Key id, or name (revokes every valid key of that name).")] = None,
     reason: Annotated[str | None, typer.Option(help="Why, for the audit trail.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Bulk: revoke every valid key (of --owner, if given).")] = False,
+    all_: Annotated[bool, typer.Option(
+        "--all", help="Bulk: revoke every valid key (of --owner, if given).")] = False,
     owner: Annotated[str | None, typer.Option(help="With --all: only this owner's keys.")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (required without a terminal).")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask for confirmation (required without a terminal).")] = False,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -189,7 +199,7 @@ def revoke(
     if owner is not None and not all_:
         raise InvalidInput("--owner selects keys for bulk revocation: add --all")
     now = utcnow()
-    with open_store(load_settings(store, namespace)) as s:
+    with command_store(store, namespace) as (s, _):
         if ref is not None:
             revoked = lifecycle.revoke_key(s, ref, reason=reason, now=now)
         else:
@@ -210,51 +220,13 @@ def _confirm_bulk(count: int, owner: str | None, yes: bool) -> None:
         raise CheckFailed("cancelled: nothing was revoked")
 
 
-class ImportFormat(str, Enum):
-    """Layouts `keys import` reads."""
-
-    auto = "auto"
-    lines = "lines"
-    api_keys = "api-keys"
-
-
-_NAME_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:")
-
-
-def _parse_import(text: str, fmt: ImportFormat, prefix: str) -> list[tuple[str, Secret]]:
-    """`name:key` lines, or an API_KEYS value (`k1,k2`, optionally `API_KEYS=` in front).
-    Errors cite line numbers, never the content (which holds keys)."""
-    lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line and not line.startswith("#")]
-    if fmt is ImportFormat.auto:
-        named = [bool(_NAME_PREFIX.match(line)) and not line.startswith("API_KEYS=") for line in lines]
-        if all(named) and lines:
-            if any("," in line for line in lines):
-                # "name:key" or an API_KEYS list whose first key contains ':'? Refuse to guess.
-                raise InvalidInput("ambiguous import input: say --format lines or --format api-keys")
-            fmt = ImportFormat.lines
-        elif any(named) and not any(line.startswith("API_KEYS=") for line in lines):
-            raise InvalidInput("ambiguous import input (some lines look like name:key, some not): "
-                               "say --format lines or --format api-keys")
-        else:
-            fmt = ImportFormat.api_keys
-    if fmt is ImportFormat.api_keys:
-        joined = ",".join(line.removeprefix("API_KEYS=").strip("'\"") for line in lines)
-        values = [v.strip() for v in joined.split(",") if v.strip()]
-        return [(f"{prefix}-{i}", Secret(v)) for i, v in enumerate(values, start=1)]
-    entries = []
-    for number, line in enumerate(lines, start=1):
-        name, sep, key = line.partition(":")
-        if not sep or not key.strip() or not _NAME_PREFIX.match(line):
-            raise InvalidInput(f"import line {number}: expected name:key with a valid key name")
-        entries.append((name.strip(), Secret(key.strip())))
-    return entries
-
-
 @app.command("import")
 def import_(
-    format_: Annotated[ImportFormat, typer.Option("--format", help="auto: name:key lines if any line has ':', else an API_KEYS list.")] = ImportFormat.auto,
-    name_prefix: Annotated[str, typer.Option(help="Names for API_KEYS entries: PREFIX-1, PREFIX-2, ...")] = "imported",
+    format_: Annotated[ImportFormat, typer.Option(
+        "--format", help="auto: name:key lines if any line has ':', else an API_KEYS list.",
+    )] = ImportFormat.auto,
+    name_prefix: Annotated[str, typer.Option(
+        help="Names for API_KEYS entries: PREFIX-1, PREFIX-2, ...")] = "imported",
     scope: ScopeOpt = None, owner: OwnerOpt = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
@@ -264,10 +236,9 @@ def import_(
     \b
     Example: printenv API_KEYS | mcpadmin keys import --scope tools:read
     """
-    entries = _parse_import(read_all_stdin(), format_, name_prefix)
-    settings = load_settings(store, namespace)
-    with open_store(settings) as s:
-        imported = lifecycle.import_keys(s, KeyHasher(settings.hash_params), entries,
+    entries = parse_import(read_all_stdin(), format_, name_prefix)
+    with command_store(store, namespace) as (s, settings):
+        imported = lifecycle.import_keys(s, settings.hasher(), entries,
                                          actor=settings.actor, now=utcnow(), scopes=scope or (),
                                          owner=owner)
     render.note(f"imported {len(imported)} key(s); only their hashes are stored", quiet)

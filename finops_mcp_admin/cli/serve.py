@@ -21,36 +21,60 @@ def _scope_map(values: list[str] | None) -> dict[str, str]:
     return out
 
 
+Host = Annotated[str, typer.Option(help="Address to listen on.")]
+Port = Annotated[int | None, typer.Option(help="Port [default: 8443 with TLS, else 8080].")]
+TlsCert = Annotated[str | None, typer.Option(
+    help="PEM certificate chain (or TLS_ENABLED + TLS_CERT_FILE).")]
+TlsKey = Annotated[str | None, typer.Option(help="PEM private key (or TLS_KEY_FILE).")]
+RedirectPort = Annotated[int | None, typer.Option(
+    help="Also listen on this plain-HTTP port and answer 308 to HTTPS.")]
+TrustedProxy = Annotated[list[str] | None, typer.Option(
+    help="CIDR whose X-Forwarded-For/-Proto are believed (the ALB); repeatable.")]
+BehindProxy = Annotated[bool, typer.Option(
+    help="A proxy (ALB) terminates TLS: plain HTTP here is expected.")]
+Production = Annotated[bool, typer.Option(
+    envvar="MCPADMIN_PRODUCTION",
+    help="Refuse to start without TLS and a CORS allowlist (also ENVIRONMENT=production).")]
+CorsOrigin = Annotated[list[str] | None, typer.Option(
+    help="Allowed browser origin (adds to CORS_ALLOWED_ORIGINS and the store's list).")]
+LogFile = Annotated[str | None, typer.Option(help="Append security events (JSON lines) here too.")]
+LogStdout = Annotated[bool, typer.Option(help="Write security events to stdout.")]
+AppRef = Annotated[str | None, typer.Option(
+    metavar="MODULE:ATTR", help="Wrap this ASGI MCP app instead of the built-in one.")]
+McpPath = Annotated[str, typer.Option(
+    help="Path of the MCP endpoint (scope checks and plaintext refusal apply under it).")]
+Policy = Annotated[str | None, typer.Option(
+    help="Tagging policy JSON file [default: the shipped policy].")]
+ToolScope = Annotated[list[str] | None, typer.Option(help="TOOL=SCOPE needed to call a tool; repeatable.")]
+DefaultScope = Annotated[str, typer.Option(help="Scope for tools without a --tool-scope entry.")]
+HashesFile = Annotated[str | None, typer.Option(
+    help="Static argon2id hashes (PHC or KEYID:PHC per line), re-read on SIGHUP.")]
+NoStore = Annotated[bool, typer.Option(
+    help="Use only static hashes (MCP_API_KEY_HASHES / --hashes-file).")]
+PollInterval = Annotated[float, typer.Option(help="Seconds between store version checks.")]
+StaleGrace = Annotated[float, typer.Option(
+    help="Seconds cached keys stay valid while the store is unreachable.")]
+MaxFailures = Annotated[int, typer.Option(help="Failed attempts per client IP or key id before 429.")]
+FailureWindow = Annotated[float, typer.Option(help="Window for --max-failures, seconds.")]
+
+
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="Port [default: 8443 with TLS, else 8080].")] = None,
-    tls_cert: Annotated[str | None, typer.Option(help="PEM certificate chain (or TLS_ENABLED + TLS_CERT_FILE).")] = None,
-    tls_key: Annotated[str | None, typer.Option(help="PEM private key (or TLS_KEY_FILE).")] = None,
-    redirect_port: Annotated[int | None, typer.Option(help="Also listen on this plain-HTTP port and answer 308 to HTTPS.")] = None,
-    trusted_proxy: Annotated[list[str] | None, typer.Option(help="CIDR whose X-Forwarded-For/-Proto are believed (the ALB); repeatable.")] = None,
-    behind_proxy: Annotated[bool, typer.Option(help="A proxy (ALB) terminates TLS: plain HTTP here is expected.")] = False,
-    production: Annotated[bool, typer.Option(envvar="MCPADMIN_PRODUCTION", help="Refuse to start without TLS and a CORS allowlist (also ENVIRONMENT=production).")] = False,
-    cors_origin: Annotated[list[str] | None, typer.Option(help="Allowed browser origin (adds to CORS_ALLOWED_ORIGINS and the store's list).")] = None,
-    log_file: Annotated[str | None, typer.Option(help="Append security events (JSON lines) here too.")] = None,
-    log_stdout: Annotated[bool, typer.Option(help="Write security events to stdout.")] = True,
-    app: Annotated[str | None, typer.Option(metavar="MODULE:ATTR", help="Wrap this ASGI MCP app instead of the built-in one.")] = None,
-    mcp_path: Annotated[str, typer.Option(help="Path of the MCP endpoint (scope checks and plaintext refusal apply under it).")] = "/mcp",
-    policy: Annotated[str | None, typer.Option(help="Tagging policy JSON file [default: the shipped policy].")] = None,
-    tool_scope: Annotated[list[str] | None, typer.Option(help="TOOL=SCOPE needed to call a tool; repeatable.")] = None,
-    default_scope: Annotated[str, typer.Option(help="Scope for tools without a --tool-scope entry.")] = "tools:read",
-    hashes_file: Annotated[str | None, typer.Option(help="Static argon2id hashes (PHC or KEYID:PHC per line), re-read on SIGHUP.")] = None,
-    no_store: Annotated[bool, typer.Option(help="Use only static hashes (MCP_API_KEY_HASHES / --hashes-file).")] = False,
-    poll_interval: Annotated[float, typer.Option(help="Seconds between store version checks.")] = 0.25,
-    stale_grace: Annotated[float, typer.Option(help="Seconds cached keys stay valid while the store is unreachable.")] = 300.0,
-    max_failures: Annotated[int, typer.Option(help="Failed attempts per client IP or key id before 429.")] = 10,
-    failure_window: Annotated[float, typer.Option(help="Window for --max-failures, seconds.")] = 60.0,
+    host: Host = "127.0.0.1", port: Port = None, tls_cert: TlsCert = None, tls_key: TlsKey = None,
+    redirect_port: RedirectPort = None, trusted_proxy: TrustedProxy = None,
+    behind_proxy: BehindProxy = False, production: Production = False, cors_origin: CorsOrigin = None,
+    log_file: LogFile = None, log_stdout: LogStdout = True, app: AppRef = None, mcp_path: McpPath = "/mcp",
+    policy: Policy = None, tool_scope: ToolScope = None, default_scope: DefaultScope = "tools:read",
+    hashes_file: HashesFile = None, no_store: NoStore = False, poll_interval: PollInterval = 0.25,
+    stale_grace: StaleGrace = 300.0, max_failures: MaxFailures = 10, failure_window: FailureWindow = 60.0,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
 
     \b
-    Example: mcpadmin serve --store redis://cache:6379/0 --tls-cert cert.pem --tls-key key.pem --redirect-port 8080
+    Example: mcpadmin serve --store redis://cache:6379/0 --tls-cert cert.pem --tls-key key.pem \\
+                 --redirect-port 8080
     """
+
     from ..server.run import ServeOptions, run
 
     opts = ServeOptions.from_env(

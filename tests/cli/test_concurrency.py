@@ -10,7 +10,6 @@ import pytest
 
 from finops_mcp_admin.config import load_settings
 from finops_mcp_admin.durations import utcnow
-from finops_mcp_admin.store import open_store
 
 N = 20
 
@@ -41,10 +40,10 @@ def test_parallel_rotations_form_one_lineage(cli, backend):
         assert r.returncode == 0 or r.stderr.count("\n") == 1, r.stderr
     assert printed, "at least one rotation must succeed"
     with ThreadPoolExecutor(8) as pool:
-        assert all(pool.map(_works, printed + [first.stdout.strip()]))
+        assert all(pool.map(_works, [*printed, first.stdout.strip()]))
 
     now = utcnow()
-    with open_store(load_settings()) as store:
+    with load_settings().open_store() as store:
         keys = [k for k in store.list_keys() if k.name == "shared"]
         head_id = store.current_id("shared")
     by_id = {k.id: k for k in keys}
@@ -68,7 +67,7 @@ def test_parallel_creates_of_distinct_names_all_land(cli, backend):
     printed = [r.stdout.strip() for r in results]
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(_works, printed))
-    with open_store(load_settings()) as store:
+    with load_settings().open_store() as store:
         names = sorted(k.name for k in store.list_keys())
         assert names == sorted(f"svc-{i}" for i in range(N))
         assert len({store.current_id(f"svc-{i}") for i in range(N)}) == N

@@ -217,7 +217,7 @@ def test_import_name_key_lines_and_api_keys_value(cli, backend):
     assert verify(cli, "legacy-key-not-imported-at-all").code == 1
 
     r = cli("keys", "import", "--name-prefix", "old", "-o", "json",
-            stdin=f"API_KEYS=other-legacy-key-000000000,other-legacy-key-111111111\n")
+            stdin="API_KEYS=other-legacy-key-000000000,other-legacy-key-111111111\n")
     assert r.code == 0, r.stderr
     assert [row["name"] for row in r.json()] == ["old-1", "old-2"]
     assert verify(cli, "other-legacy-key-111111111").json()["name"] == "old-2"
@@ -274,9 +274,8 @@ def test_audit_events_record_every_mutation(cli, backend):
 
 def test_version_counter_bumps_on_every_mutation(cli, backend):
     from finops_mcp_admin.config import load_settings
-    from finops_mcp_admin.store import open_store
 
-    with open_store(load_settings()) as store:
+    with load_settings().open_store() as store:
         v0 = store.version()
         create(cli, "counted")
         v1 = store.version()
