@@ -9,6 +9,9 @@ secret scanners can find leaked keys):
 is 32 base62 characters from `secrets` (≈190 bits); `crc` is CRC32 of everything before it,
 6 base62 characters. The plaintext token exists only in the output of create/rotate; at rest
 there is an argon2id PHC string.
+
+`read_token` is the one parser of this format: everything else (verification, the server's
+throttle, imports) asks it, never slices a token itself.
 """
 
 from __future__ import annotations
@@ -35,7 +38,13 @@ SECRET_LEN = 32
 CRC_LEN = 6
 #: Imported keys may carry longer secrets; anything longer than this is not a key.
 MAX_TOKEN_LEN = 256
+#: A presented non-mcpk (legacy) key: no import stores a shorter one, and nothing longer is a
+#: credential rather than junk to hash.
+LEGACY_MIN_LEN = 16
+LEGACY_MAX_LEN = 512
 _TOKEN = re.compile(r"^mcpk_([0-9A-Za-z]{12})_([0-9A-Za-z]{38,200})$")
+#: The id a token claims, read before any other check (throttling guesses at one id).
+_CLAIMED_ID = re.compile(r"mcpk_([0-9A-Za-z]{12})_")
 _ID = re.compile(r"^[0-9A-Za-z]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SCOPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._/-]{0,63}$")
@@ -88,11 +97,31 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedToken:
     """A token that passed the format and checksum checks; only the id is public."""
 
     key_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenReading:
+    """What one reading of a presented token says, without any store or hash work.
+
+    `key_id` is the id an mcpk token names: checked when the token is well-formed; for a
+    malformed token only a claim, used to throttle guesses at that id and for nothing else.
+    `legacy` is true for a token not in our format (an imported key, found by fingerprint).
+    `problem` says why the token is malformed (None when it is not); it never quotes the token.
+    """
+
+    key_id: str | None
+    legacy: bool = False
+    problem: str | None = None
+
+    @property
+    def malformed(self) -> bool:
+        """True when the token can be refused without looking anything up."""
+        return self.problem is not None
 
 
 def new_key_id() -> str:
@@ -112,17 +141,41 @@ def looks_like_mcpk(token: str) -> bool:
     return token.startswith(PREFIX)
 
 
+def read_token(token: str) -> TokenReading:
+    """Classify a presented token: a well-formed mcpk key (format and checksum hold), a legacy
+    key, or malformed (an mcpk token failing its checks; anything else outside
+    LEGACY_MIN_LEN..LEGACY_MAX_LEN printable characters)."""
+    if token.startswith(PREFIX):
+        return _read_mcpk(token)
+    if LEGACY_MIN_LEN <= len(token) <= LEGACY_MAX_LEN and token.isprintable():
+        return TokenReading(None, legacy=True)
+    return TokenReading(None, legacy=True,
+                       problem="key is malformed: neither an mcpk key nor a plausible imported one")
+
+
 def parse_token(token: str) -> ParsedToken:
-    """Check format and checksum; raise MalformedKey without touching any store."""
+    """An mcpk token whose format and checksum hold; MalformedKey otherwise (no store touched)."""
+    reading = _read_mcpk(token)
+    if reading.problem is not None or reading.key_id is None:
+        raise MalformedKey(reading.problem or "key is malformed")
+    return ParsedToken(reading.key_id)
+
+
+def _read_mcpk(token: str) -> TokenReading:
     if len(token) > MAX_TOKEN_LEN:
-        raise MalformedKey("key is malformed: too long")
+        return _malformed(token, "too long")
     match = _TOKEN.match(token)
     if not match:
-        raise MalformedKey("key is malformed: expected mcpk_<id>_<secret>")
+        return _malformed(token, "expected mcpk_<id>_<secret>")
     body, crc = token[:-CRC_LEN], token[-CRC_LEN:]
     if not hmac.compare_digest(_checksum(body), crc):
-        raise MalformedKey("key is malformed: checksum mismatch (truncated or mistyped?)")
-    return ParsedToken(key_id=match.group(1))
+        return _malformed(token, "checksum mismatch (truncated or mistyped?)")
+    return TokenReading(match.group(1))
+
+
+def _malformed(token: str, why: str) -> TokenReading:
+    claim = _CLAIMED_ID.match(token)
+    return TokenReading(claim.group(1) if claim else None, problem=f"key is malformed: {why}")
 
 
 def is_key_id(text: str) -> bool:

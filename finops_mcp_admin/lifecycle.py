@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, MalformedKey, NotFound
 from .keys import (
-    ACTIVE, STATUSES, ApiKey, KeyHasher, Secret, generate_token, is_key_id, legacy_bucket,
-    looks_like_mcpk, new_key_id, parse_token, validate_name, validate_scope, validate_text,
+    ACTIVE, STATUSES, ApiKey, KeyHasher, Secret, TokenReading, generate_token, is_key_id, legacy_bucket,
+    looks_like_mcpk, new_key_id, parse_token, read_token, validate_name, validate_scope, validate_text,
 )
 from .store import KeyStore, StoredKey, Transaction
 
@@ -32,11 +32,12 @@ class IssuedKey:
 @dataclass(frozen=True)
 class Verification:
     """The answer to "is this key valid?": reason is "valid", "unknown_key", "wrong_secret",
-    "revoked" or "expired"."""
+    "revoked" or "expired"; key_id is the id the token names (None for a legacy key not found)."""
 
     valid: bool
     reason: str
     key: ApiKey | None = None
+    key_id: str | None = None
 
 
 def _check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -232,31 +233,37 @@ def import_keys(store: KeyStore, hasher: KeyHasher, entries: Sequence[tuple[str,
     return store.transaction(run)
 
 
-def verify_key(store: KeyStore, hasher: KeyHasher, token: Secret, now: datetime) -> Verification:
-    """Check a presented key. MalformedKey for an mcpk token that fails its checksum (no store
-    access); an unknown id never reaches argon2. Upgrades outdated hashes on success."""
+def verify_key(store: KeyStore, hasher: KeyHasher, token: Secret, now: datetime,
+               parsed: TokenReading | None = None) -> Verification:
+    """Check a presented key, read once by `keys.read_token` (pass `parsed` when you have it).
+
+    MalformedKey for an mcpk token that fails its checks (no store access); an unknown id never
+    reaches argon2. A legacy token is looked up by fingerprint even when read_token calls it
+    implausible (the server refuses those itself; `keys verify` answers "invalid" for them).
+    Upgrades outdated hashes on success."""
     plain = token.reveal()
-    if looks_like_mcpk(plain):
-        candidates = [c for c in [store.get(parse_token(plain).key_id)] if c is not None]
-        if not candidates:
-            return Verification(False, "unknown_key")
-    else:
+    parsed = parsed or read_token(plain)
+    if parsed.legacy:
         salt = store.lookup_salt()
         candidates = [] if salt is None else store.legacy_candidates(legacy_bucket(salt, plain))
-        if not candidates:
-            return Verification(False, "unknown_key")
+    elif parsed.problem is not None or parsed.key_id is None:
+        raise MalformedKey(parsed.problem or "key is malformed")
+    else:
+        candidates = [c for c in [store.get(parsed.key_id)] if c is not None]
+    if not candidates:
+        return Verification(False, "unknown_key", key_id=parsed.key_id)
     for stored in candidates:
         if hasher.verify(stored.key_hash, token):
             break
     else:
-        return Verification(False, "wrong_secret")
+        return Verification(False, "wrong_secret", key_id=parsed.key_id)
     key = stored.key
     status = key.status(now)
     if status != ACTIVE:
-        return Verification(False, status, key)
+        return Verification(False, status, key, key.id)
     if hasher.needs_rehash(stored.key_hash):
         store.set_hash(key.id, hasher.hash(token))
-    return Verification(True, "valid", key)
+    return Verification(True, "valid", key, key.id)
 
 
 @dataclass(frozen=True)

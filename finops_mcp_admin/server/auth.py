@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .. import lifecycle
-from ..errors import AdminError, BackendUnavailable, InvalidInput, MalformedKey
-from ..keys import KeyHasher, Secret, looks_like_mcpk, parse_token
+from ..errors import AdminError, BackendUnavailable, InvalidInput
+from ..keys import KeyHasher, Secret, TokenReading, read_token
 from ..store import KeyStore
 
 #: Reasons an authentication fails; they appear in security events, never in responses.
@@ -101,62 +98,24 @@ def load_static_hashes(env_value: str | None, path: str | None) -> list[StaticHa
     return entries
 
 
-class FailureThrottle:
-    """Sliding-window failure counts per client IP and per key id (brute-force defence)."""
-
-    def __init__(self, max_failures: int = 10, window: float = 60.0, max_tracked: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._max_tracked = max_tracked
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _retry(self, name: str, now: float) -> int | None:
-        times = self._failures.get(name)
-        if not times:
-            return None
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) < self.max_failures:
-            return None
-        return max(1, int(times[0] + self.window - now + 0.999))
-
-    def retry_after(self, client_ip: str, key_id: str | None) -> int | None:
-        """Seconds to wait when the IP or the key id is throttled, else None."""
-        waits = [w for w in (self.ip_wait(client_ip), self.key_wait(key_id)) if w]
-        return max(waits) if waits else None
-
-    def ip_wait(self, client_ip: str) -> int | None:
-        """Seconds to wait when this client IP is throttled."""
-        with self._lock:
-            return self._retry(f"ip:{client_ip}", self._clock())
-
-    def key_wait(self, key_id: str | None) -> int | None:
-        """Seconds to wait when guesses at this key id are throttled."""
-        if not key_id:
-            return None
-        with self._lock:
-            return self._retry(f"key:{key_id}", self._clock())
-
-    def record(self, client_ip: str, key_id: str | None) -> None:
-        """Count one failure against the IP (and the key id, when the token named one)."""
-        now = self._clock()
-        with self._lock:
-            if len(self._failures) >= self._max_tracked:  # bounded memory under a spray attack
-                self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self.window}
-            for name in (f"ip:{client_ip}", f"key:{key_id}" if key_id else None):
-                if name:
-                    self._failures.setdefault(name, deque(maxlen=self.max_failures * 2)).append(now)
+def bearer_token(value: str | None) -> str | None:
+    """The token of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1).
+    None when there are no Bearer credentials at all (no header, or another scheme: §3.1 says
+    no error code then); "" for a Bearer header without a usable token."""
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
 
 
 class KeyVerifier:
     """The cache and the cold path. Thread-safe; the store is used under one lock."""
 
     def __init__(self, store: KeyStore | None, hasher: KeyHasher,
-                 static_hashes: list[StaticHash] | None = None, static_scopes: tuple[str, ...] = ("tools:read",),
-                 stale_grace: float = 300.0) -> None:
+                 static_hashes: list[StaticHash] | None = None,
+                 static_scopes: tuple[str, ...] = ("tools:read",), stale_grace: float = 300.0) -> None:
         self.store = store
         self.hasher = hasher
         self.static_hashes = static_hashes or []
@@ -212,19 +171,17 @@ class KeyVerifier:
 
     # -- cold path --------------------------------------------------------------------------
 
-    def verify(self, token: str, now: datetime) -> AuthResult:
-        """Full verification (blocking: run it in a worker thread)."""
+    def verify(self, token: str, now: datetime, parsed: TokenReading | None = None) -> AuthResult:
+        """Full verification (blocking: run it in a worker thread). `parsed` is the token's one
+        reading (keys.read_token) when the caller already made it."""
         generation = self._generation
-        if looks_like_mcpk(token):
-            try:
-                key_id: str | None = parse_token(token).key_id
-            except MalformedKey:
-                return AuthResult(None, MALFORMED)
-        else:
-            if not 16 <= len(token) <= 512 or not token.isprintable():
-                return AuthResult(None, MALFORMED)
-            key_id = None
-        result = self._verify_store(token, now, key_id) if self.store is not None else AuthResult(None, UNKNOWN, key_id)
+        parsed = parsed or read_token(token)
+        if parsed.malformed:
+            return AuthResult(None, MALFORMED)
+        key_id = parsed.key_id
+        store = self.store
+        result = (AuthResult(None, UNKNOWN, key_id) if store is None
+                  else self._verify_store(store, token, now, parsed))
         if result.reason == UNKNOWN and self.static_hashes:
             result = self._verify_static(token, key_id) or result
         if result.principal is not None:
@@ -241,18 +198,18 @@ class KeyVerifier:
         """True when this exact token verified successfully before (see _known_good)."""
         return self._digest(token) in self._known_good
 
-    def _verify_store(self, token: str, now: datetime, key_id: str | None) -> AuthResult:
+    def _verify_store(self, store: KeyStore, token: str, now: datetime, parsed: TokenReading) -> AuthResult:
         try:
             with self.store_lock:
-                outcome = lifecycle.verify_key(self.store, self.hasher, Secret(token), now)
+                outcome = lifecycle.verify_key(store, self.hasher, Secret(token), now, parsed)
         except BackendUnavailable:
             self.set_healthy(False)
-            return AuthResult(None, UNAVAILABLE, key_id)
+            return AuthResult(None, UNAVAILABLE, parsed.key_id)
         except AdminError:  # e.g. a read-only store refusing a rehash: fail closed
-            return AuthResult(None, UNAVAILABLE, key_id)
+            return AuthResult(None, UNAVAILABLE, parsed.key_id)
         key = outcome.key
-        if not outcome.valid:
-            return AuthResult(None, outcome.reason, key.id if key else key_id)
+        if not outcome.valid or key is None:
+            return AuthResult(None, outcome.reason, outcome.key_id)
         return AuthResult(Principal(key.id, key.name, key.scopes, key.expires_at), "valid", key.id)
 
     def _verify_static(self, token: str, key_id: str | None) -> AuthResult | None:
@@ -270,69 +227,3 @@ class KeyVerifier:
         if self.store is not None:
             with self.store_lock:
                 self.store.touch(key_id, datetime.now(UTC).replace(microsecond=0))
-
-
-class StoreWatcher:
-    """Background thread that notices store changes: Redis pub/sub for speed, plus a version
-    read after every message, every `poll_interval` and on every reconnect, so a lost message
-    delays a change by at most one interval. SQLite: version polling only."""
-
-    def __init__(self, verifier: KeyVerifier, on_change: Callable[[int], None],
-                 poll_interval: float = 0.25, redis_connect: Callable[[], object] | None = None,
-                 channel: str | None = None) -> None:
-        self.verifier = verifier
-        self.on_change = on_change
-        self.poll_interval = poll_interval
-        self._redis_connect = redis_connect
-        self._channel = channel
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="store-watcher", daemon=True)
-        self.version: int | None = None
-
-    def start(self) -> None:
-        """Read the version once (so start-up fails loudly on a bad store), then watch."""
-        self._check()
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _check(self) -> None:
-        with self.verifier.store_lock:
-            version = self.verifier.store.version()
-        self.verifier.set_healthy(True)
-        if version != self.version:
-            self.on_change(version)
-            self.version = version  # only now: a failed reload is retried on the next check
-
-    def _run(self) -> None:
-        pubsub = None
-        while not self._stop.is_set():
-            try:
-                if self._redis_connect is not None:
-                    if pubsub is None:
-                        pubsub = self._redis_connect().pubsub(ignore_subscribe_messages=True)
-                        pubsub.subscribe(self._channel)
-                        self._check()  # reconnected: anything may have changed meanwhile
-                    pubsub.get_message(timeout=self.poll_interval)
-                else:
-                    self._stop.wait(self.poll_interval)
-                self._check()
-            except Exception:  # noqa: BLE001 - any failure means "store unreachable": retry
-                self.verifier.set_healthy(False)
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except Exception:  # noqa: BLE001
-                        pass
-                    pubsub = None
-                self._stop.wait(min(self.poll_interval, 0.2))
-        if pubsub is not None:
-            pubsub.close()
-
-
-def env_flag(name: str) -> bool:
-    """True for 1/true/yes/on."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

@@ -1,5 +1,8 @@
 """`mcpadmin serve` as a Python function: build the envelope around an MCP app and run uvicorn
-(one HTTPS listener, an optional plain-HTTP redirect listener)."""
+(one HTTPS listener, an optional plain-HTTP redirect listener).
+
+Only `mcpadmin serve` imports this module (lazily), so uvicorn is imported at the top here and
+never on the CLI's start-up path."""
 
 from __future__ import annotations
 
@@ -13,15 +16,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import Settings
+import uvicorn
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from ..config import Settings, env_flag
 from ..cors import effective_policy, normalize_all
 from ..errors import InvalidInput
 from ..keys import KeyHasher
-from ..store import KeyStore, open_store
-from .app import CorsState, ScopePolicy, SecurityEnvelope
-from .auth import FailureThrottle, KeyVerifier, StoreWatcher, env_flag, load_static_hashes
+from ..store import KeyStore
+from .app import SecurityEnvelope
+from .auth import KeyVerifier, load_static_hashes
+from .cors import CorsState
 from .events import SecurityEventLog
+from .scopes import ScopePolicy
+from .throttle import FailureThrottle
 from .transport import RedirectApp, check_cidrs, harden
+from .watcher import StoreWatcher
 
 
 @dataclass
@@ -109,7 +119,7 @@ class Server:
 
 
 def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[str]) -> None:
-    if opts.tls_cert and not opts.tls_key or opts.tls_key and not opts.tls_cert:
+    if bool(opts.tls_cert) != bool(opts.tls_key):
         raise InvalidInput("--tls-cert and --tls-key go together")
     if opts.production:
         if cors_env_wildcard:
@@ -138,7 +148,7 @@ def _load_app(ref: str) -> Any:
 def build(settings: Settings, opts: ServeOptions) -> Server:
     """Open the store, read the allowlist and hashes, build the envelope. Fails on bad config."""
     static = load_static_hashes(os.environ.get("MCP_API_KEY_HASHES"), opts.hashes_file)
-    store = open_store(settings, retries=1) if opts.use_store else None
+    store = settings.open_store(retries=1) if opts.use_store else None
     flag_origins = normalize_all(opts.cors_origins)
     policy = effective_policy(store.cors_origins() if store else (), flag_origins)
     _check_startup(opts, policy.any_origin, set(policy.allowed))
@@ -165,28 +175,34 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
                                 scopes=scopes, realm=opts.realm, mcp_path=opts.mcp_path,
                                 require_tls=opts.tls or opts.behind_proxy)
     if opts.trusted_proxies:
-        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
         app = ProxyHeadersMiddleware(app, trusted_hosts=check_cidrs(opts.trusted_proxies))
-
-    watcher = None
-    if store is not None:
-        def on_change(_version: int) -> None:
-            verifier.invalidate()
-            with verifier.store_lock:
-                stored = store.cors_origins()
-            cors.policy = effective_policy(stored, flag_origins)
-
-        redis_connect = channel = None
-        if hasattr(store, "new_connection"):
-            redis_connect = lambda: store.new_connection(socket_timeout=opts.poll_interval + 5)  # noqa: E731
-            channel = store.k("changes")
-        watcher = StoreWatcher(verifier, on_change, opts.poll_interval, redis_connect, channel)
+    watcher = None if store is None else _watcher(store, verifier, cors, flag_origins, opts.poll_interval)
     return Server(app, verifier, watcher, events, cors, opts, store, warnings)
 
 
-class _NoSignals:
-    """Mixin: a secondary uvicorn server leaves signal handling to the primary one."""
+def _watcher(store: KeyStore, verifier: KeyVerifier, cors: CorsState, flag_origins: set[str],
+             poll_interval: float) -> StoreWatcher:
+    """On every store change: drop the verification cache and reload the CORS allowlist."""
+    def on_change(_version: int) -> None:
+        verifier.invalidate()
+        with verifier.store_lock:
+            stored = store.cors_origins()
+        cors.policy = effective_policy(stored, flag_origins)
+
+    return StoreWatcher(verifier, on_change, poll_interval)
+
+
+class _HardenedConfig(uvicorn.Config):
+    """uvicorn's config with our TLS settings applied to its SSL context (R18.2)."""
+
+    def load(self) -> None:
+        super().load()
+        if self.ssl is not None:
+            harden(self.ssl)
+
+
+class _RedirectServer(uvicorn.Server):
+    """The plain-HTTP redirect listener: signal handling is left to the main server."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -196,29 +212,19 @@ class _NoSignals:
 def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] = lambda _: None) -> None:
     """Build and serve until SIGINT/SIGTERM; `announce` receives start-up lines (the CLI prints
     them: the core never does)."""
-    import uvicorn
-
     server = build(settings, opts)
     for warning in server.warnings:
         announce(f"warning: {warning}")
     port = opts.port or (8443 if opts.tls else 8080)
-
-    class HardenedConfig(uvicorn.Config):
-        def load(self) -> None:
-            super().load()
-            if self.ssl is not None:
-                harden(self.ssl)
-
     common: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False,
                               "server_header": False, "date_header": True}
-    config = HardenedConfig(server.app, host=opts.host, port=port, lifespan="on",
-                            ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common)
-    main = uvicorn.Server(config)
+    main = uvicorn.Server(_HardenedConfig(server.app, host=opts.host, port=port, lifespan="on",
+                                          ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common))
     redirect = None
     if opts.redirect_port is not None:
-        RedirectServer = type("RedirectServer", (_NoSignals, uvicorn.Server), {})
-        redirect = RedirectServer(uvicorn.Config(RedirectApp(port, server.events, opts.mcp_path), host=opts.host,
-                                                 port=opts.redirect_port, lifespan="on", **common))
+        redirect_app = RedirectApp(port, server.events, opts.mcp_path)
+        redirect = _RedirectServer(uvicorn.Config(redirect_app, host=opts.host, port=opts.redirect_port,
+                                                  lifespan="on", **common))
     if server.watcher is not None:
         server.watcher.start()
     # The MCP SDK and pydantic leave a large start-up heap; freezing it keeps the collector

@@ -38,7 +38,8 @@ def check_policy(policy: Any) -> dict[str, Any]:
                 try:
                     re.compile(rule["pattern"])
                 except (re.error, TypeError):
-                    raise InvalidInput(f"tag {rule['key']}: pattern is not a valid regular expression") from None
+                    raise InvalidInput(f"tag {rule['key']}: pattern is not a valid regular "
+                                       "expression") from None
             if "allowed_values" in rule and not (isinstance(rule["allowed_values"], list) and
                                                   all(isinstance(v, str) for v in rule["allowed_values"])):
                 raise InvalidInput(f"tag {rule['key']}: allowed_values must be a list of strings")

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import MutableMapping
-from typing import Any
 
 from ..errors import InvalidInput
-from .app import respond
+from ._asgi import Receive, Scope, Send, respond
 from .events import SecurityEventLog
 
 #: TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are always strong.
@@ -47,7 +45,7 @@ class RedirectApp:
         self.events = events
         self.mcp_path = mcp_path
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 message = await receive()
@@ -66,8 +64,8 @@ class RedirectApp:
                              correlation_id=headers.get("x-correlation-id"))
             await respond(send, 403, {"error": "https_required"})
             return
-        host = headers.get("host", "localhost").rsplit(":", 1)[0] if not headers.get("host", "").startswith("[") \
-            else headers["host"].rsplit("]", 1)[0] + "]"
+        raw_host = headers.get("host", "localhost")
+        host = raw_host.rsplit("]", 1)[0] + "]" if raw_host.startswith("[") else raw_host.rsplit(":", 1)[0]
         if not host or any(c in host for c in "/\\@ \t") or not host.isprintable():
             await respond(send, 400, {"error": "bad_host"})
             return

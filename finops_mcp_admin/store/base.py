@@ -93,6 +93,19 @@ class Transaction(Protocol):
         """Add and remove allowlist entries."""
 
 
+class ChangeFeed(ABC):
+    """A push channel announcing each committed mutation (Redis pub/sub). A message only says
+    "look again": readers re-read `version()`, so a lost message costs a poll interval."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block up to timeout seconds for an announcement; True when one arrived."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Unsubscribe and release the connection."""
+
+
 class KeyStore(ABC):
     """Persistence for keys, the CORS allowlist, the version counter and the audit trail."""
 
@@ -143,6 +156,12 @@ class KeyStore(ABC):
     @abstractmethod
     def cors_origins(self) -> set[str]:
         """The stored CORS allowlist."""
+
+    def change_feed(self, max_wait: float) -> ChangeFeed | None:
+        """A new subscription to change announcements, on its own connection (the caller closes
+        it), subscribed before this returns; max_wait is the longest one `wait` will be asked to
+        block. None when the backend has no push channel: poll `version()` instead."""
+        return None
 
     @abstractmethod
     def close(self) -> None:

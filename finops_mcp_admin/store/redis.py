@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..durations import from_iso, iso, utcnow
 from ..errors import BackendUnavailable, PermissionDenied
 from ..keys import ApiKey
-from .base import AuditEvent, KeyStore, PendingAudit, StoredKey, T
+from .base import AuditEvent, ChangeFeed, KeyStore, PendingAudit, StoredKey, T
 
 if TYPE_CHECKING:
     import redis
@@ -97,7 +97,8 @@ def redis_errors(display_url: str) -> Iterator[None]:
     except (rx.ConnectionError, rx.TimeoutError) as exc:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             reason = str(exc).split("certificate verify failed:")[-1].split("(_ssl")[0].strip(" .")
-            raise BackendUnavailable(f"TLS certificate of Redis at {display_url} rejected: {reason}") from None
+            raise BackendUnavailable(f"TLS certificate of Redis at {display_url} rejected: "
+                                     f"{reason}") from None
         raise BackendUnavailable(f"cannot reach Redis at {display_url}: {_first_line(exc)}") from None
     except rx.ResponseError as exc:
         text = str(exc)
@@ -185,6 +186,28 @@ class _RedisTx:
                 pipe.srem(self._store.k("cors"), *sorted(remove))
 
         self.writes.append(write)
+
+
+class _RedisChangeFeed(ChangeFeed):
+    def __init__(self, client: redis.Redis, channel: str, display_url: str) -> None:
+        # Held, not just used: a collected client closes its pool and the subscribed connection.
+        self._client = client
+        self._display_url = display_url
+        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            with redis_errors(display_url):
+                self._pubsub.subscribe(channel)
+        except BackendUnavailable:
+            self.close()
+            raise
+
+    def wait(self, timeout: float) -> bool:
+        with redis_errors(self._display_url):
+            return self._pubsub.get_message(timeout=timeout) is not None
+
+    def close(self) -> None:
+        self._pubsub.close()
+        self._client.close()
 
 
 class RedisStore(KeyStore):
@@ -284,7 +307,7 @@ class RedisStore(KeyStore):
                 pipe.mget([self.k("hash", i) for i in batch])
             results = pipe.execute()
             hashes = results[2] if with_hash else [None] * len(batch)
-            for record, used, key_hash in zip(results[0], results[1], hashes):
+            for record, used, key_hash in zip(results[0], results[1], hashes, strict=True):
                 stored = self.decode(record, key_hash, used)
                 if stored is not None:
                     out.append(stored)
@@ -334,9 +357,11 @@ class RedisStore(KeyStore):
         with self._errors():
             return set(self.client.smembers(self.k("cors")))
 
-    def new_connection(self, socket_timeout: float | None = None) -> redis.Redis:
-        """A separate client on the same server (for pub/sub)."""
-        return connect(self.url, self._password, self._ca_file, socket_timeout=socket_timeout)
+    def change_feed(self, max_wait: float) -> ChangeFeed:
+        """Pub/sub on the `changes` channel, on a separate client (a subscribed connection can
+        run no other command)."""
+        client = connect(self.url, self._password, self._ca_file, socket_timeout=max_wait + SOCKET_TIMEOUT)
+        return _RedisChangeFeed(client, self.k("changes"), self.display_url)
 
     def close(self) -> None:
         self.client.close()

@@ -10,9 +10,12 @@ import anyio
 
 from finops_mcp_admin.cors import OriginPolicy
 from finops_mcp_admin.keys import HashParams, KeyHasher
-from finops_mcp_admin.server.app import CorsState, ScopePolicy, SecurityEnvelope
-from finops_mcp_admin.server.auth import FailureThrottle, KeyVerifier
+from finops_mcp_admin.server.app import SecurityEnvelope
+from finops_mcp_admin.server.auth import KeyVerifier
+from finops_mcp_admin.server.cors import CorsState
 from finops_mcp_admin.server.events import SecurityEventLog
+from finops_mcp_admin.server.scopes import ScopePolicy
+from finops_mcp_admin.server.throttle import FailureThrottle
 
 FAST = HashParams(time_cost=1, memory_cost=1024)
 

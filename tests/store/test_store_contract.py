@@ -12,9 +12,8 @@ import trustme
 from finops_mcp_admin import lifecycle
 from finops_mcp_admin.config import load_settings
 from finops_mcp_admin.durations import utcnow
-from finops_mcp_admin.errors import BackendUnavailable, InvalidInput
+from finops_mcp_admin.errors import BackendUnavailable, Conflict, InvalidInput
 from finops_mcp_admin.keys import HashParams, KeyHasher
-from finops_mcp_admin.store import open_store
 from finops_mcp_admin.store.redis import RedisStore, redact_url
 from tests.redis_server import server_binary, start_tls_redis
 
@@ -23,7 +22,7 @@ FAST = HashParams(time_cost=1, memory_cost=1024)
 
 @pytest.fixture
 def store(backend):
-    with open_store(load_settings()) as s:
+    with load_settings().open_store() as s:
         yield s
 
 
@@ -70,7 +69,7 @@ def test_failed_transaction_writes_nothing(store):
     _create(store, "taken")
     v = store.version()
     trail = store.audit_events()
-    with pytest.raises(Exception):
+    with pytest.raises(Conflict):
         _create(store, "taken")
     assert store.version() == v and store.audit_events() == trail
 
@@ -92,7 +91,7 @@ def test_redis_mutations_publish_a_change_message(redis_server):
     sub.subscribe("{" + ns + "}:changes")
     sub.get_message(timeout=1)  # subscription confirmation
     settings = load_settings(store=redis_server.url, namespace=ns)
-    with open_store(settings) as store:
+    with settings.open_store() as store:
         issued = _create(store, "published")
         lifecycle.revoke_key(store, issued.key.id, reason="x", now=utcnow())
     messages = []
@@ -106,9 +105,25 @@ def test_redis_mutations_publish_a_change_message(redis_server):
     assert issued.token.reveal() not in json.dumps(messages)
 
 
+def test_change_feed_announces_each_commit_on_redis_and_is_absent_on_sqlite(store, backend):
+    feed = store.change_feed(1.0)
+    if backend.kind == "sqlite":
+        assert feed is None  # no push channel: a server polls version()
+        return
+    assert feed is not None
+    try:
+        _create(store, "announced")
+        deadline = time.monotonic() + 2
+        while not feed.wait(0.2):
+            assert time.monotonic() < deadline, "no announcement within 2 s"
+        assert not feed.wait(0.2)  # one commit, one announcement
+    finally:
+        feed.close()
+
+
 def test_redis_namespaces_are_isolated(redis_server):
-    with open_store(load_settings(store=redis_server.url, namespace="env-a")) as a, \
-         open_store(load_settings(store=redis_server.url, namespace="env-b")) as b:
+    with load_settings(store=redis_server.url, namespace="env-a").open_store() as a, \
+         load_settings(store=redis_server.url, namespace="env-b").open_store() as b:
         _create(a, "same-name")
         _create(b, "same-name")  # no conflict across namespaces
         assert [k.name for k in a.list_keys()] == ["same-name"]
@@ -156,5 +171,5 @@ def test_rediss_checks_the_hostname(tls_redis):
     port, ca_file = tls_redis
     RedisStore(f"rediss://localhost:{port}/0", ca_file=ca_file).close()
     # Same server, same CA, but the certificate names only "localhost".
-    with pytest.raises(BackendUnavailable, match="(?i)hostname|certificate|match"):
+    with pytest.raises(BackendUnavailable, match=r"(?i)hostname|certificate|match"):
         RedisStore(f"rediss://127.0.0.1:{port}/0", ca_file=ca_file)

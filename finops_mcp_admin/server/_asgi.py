@@ -1,0 +1,89 @@
+"""ASGI plumbing for the envelope and the redirect listener: the request view, reading and
+replaying a body, and complete JSON responses. No security decision is made here."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+class BadBody(Exception):
+    """A request body the envelope refuses with 400 (too large, cut off, not JSON we accept)."""
+
+
+class Request:
+    """The parts of an HTTP scope the envelope reads, decoded once."""
+
+    __slots__ = ("client_ip", "headers", "method", "path", "scope")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.headers: dict[str, str] = {}
+        for name, value in scope.get("headers", []):
+            key = name.decode("latin-1").lower()
+            # A repeated security header is ambiguous: keep a marker that matches nothing.
+            self.headers[key] = "\x00duplicate" if key in self.headers else value.decode("latin-1")
+        self.method = scope.get("method", "")
+        self.path = scope.get("path", "")
+        client = scope.get("client")
+        self.client_ip = client[0] if client else "unknown"
+
+    @property
+    def correlation_id(self) -> str:
+        """X-Correlation-ID when sane, else a fresh id (only computed for events)."""
+        cid = self.headers.get("x-correlation-id", "")
+        return cid if 0 < len(cid) <= 128 and cid.isprintable() else str(uuid.uuid4())
+
+    def header(self, name: str) -> str | None:
+        """A request header by lower-case name."""
+        return self.headers.get(name)
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, at most MAX_BODY bytes; BadBody on disconnect or overflow."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadBody("client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadBody("body too large")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that yields the already-read body first, then the original channel."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def respond(send: Send, status: int, payload: dict[str, Any] | None,
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A complete JSON response (an empty body when payload is None)."""
+    body = json.dumps(payload).encode() if payload is not None else b""
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
