@@ -21,8 +21,10 @@ def moto_variant(tmp_path, mutate=None):
         if res["Type"] == "AWS::ECS::TaskDefinition":
             for container in res["Properties"]["ContainerDefinitions"]:
                 for env in container.get("Environment", []):
-                    if env["Name"] == "MCPADMIN_STORE":
+                    if env.get("Name") == "MCPADMIN_STORE":  # (MCP_API_KEY_HASHES is an Fn::If)
                         env["Value"] = "rediss://cache.example.internal:6379/0"
+    # moto 5.2 gives an auto-named ECR repository an upper-case name that its own ECR refuses.
+    tpl["Parameters"]["CreateEcrRepository"]["Default"] = "false"
     if mutate:
         mutate(tpl)
     path = tmp_path / "variant.json"
@@ -31,9 +33,12 @@ def moto_variant(tmp_path, mutate=None):
 
 
 def params(cert: str) -> list[str]:
-    return ["--param", "ImageUri=123456789012.dkr.ecr.us-east-1.amazonaws.com/mcp:1.0",
+    # ImageUri digest-pinned, DomainName and S3PrefixListId required since issue 10.
+    return ["--param", "ImageUri=123456789012.dkr.ecr.us-east-1.amazonaws.com/mcp@sha256:" + "0" * 64,
             "--param", f"CertificateArn={cert}",
-            "--param", "AllowedCorsOrigins=https://finops.example.com"]
+            "--param", "AllowedCorsOrigins=https://finops.example.com",
+            "--param", "DomainName=mcp.example.com",
+            "--param", "S3PrefixListId=pl-63a5400a"]
 
 
 def unique(name: str) -> str:
