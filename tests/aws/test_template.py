@@ -104,8 +104,9 @@ def test_nothing_reaches_the_internet_unless_nat_egress_is_enabled():
                 and name != "PublicDefaultRoute"):
             assert res.get("Condition") == "NatEgress", name
         if res["Type"] == "AWS::EC2::SecurityGroup":
-            egress = json.dumps(res["Properties"].get("SecurityGroupEgress", []))
-            assert "0.0.0.0/0" not in egress, name
+            for rule in res["Properties"].get("SecurityGroupEgress", []):
+                if "0.0.0.0/0" in json.dumps(rule):
+                    assert rule["Fn::If"][0] == "NatEgress" and rule["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 def test_alb_access_logs_go_to_an_encrypted_private_expiring_bucket():
