@@ -47,7 +47,7 @@ def write_logs(directory: Path, events: list[dict]) -> Path:
     current = directory / "events.jsonl"
     names = [current.with_name("events.jsonl.3.gz"), current.with_name("events.jsonl.2.gz"),
              current.with_name("events.jsonl.1"), current]
-    for i, (path, chunk) in enumerate(zip(names, chunks)):
+    for i, (path, chunk) in enumerate(zip(names, chunks, strict=True)):
         lines = [json.dumps(e, separators=(",", ":")) for e in chunk]
         lines.insert(len(lines) // 2, MALFORMED[i])
         data = ("\n".join(lines) + "\n").encode()
@@ -103,7 +103,8 @@ def test_listing_events_and_cors_share_the_same_reader(cli, dataset):
     want = [e for e in dataset["events"] if e["event"] == "auth_failure"]
     assert len(listed.json()) == len(want)
     assert {e["correlation_id"] for e in listed.json()} == {e["correlation_id"] for e in want}
-    cors = cli("audit", "cors", "--log-file", str(dataset["log"]), "--by", "ip", "-o", "json", "--since", since)
+    cors = cli("audit", "cors", "--log-file", str(dataset["log"]), "--by", "ip", "-o", "json",
+               "--since", since)
     assert cors.json() == expected(dataset["events"], "cors_rejected", "ip", since, None)
 
 
@@ -193,14 +194,16 @@ def test_alarms_report_states_and_unsubscribed_topics(cli, aws_env):
     stack = f"alarmstack{int(time.time())}"
     watched = sns.create_topic(Name=f"{stack}-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName=f"{stack}-q")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    queue_arn = attributes["QueueArn"]
     sns.subscribe(TopicArn=watched, Protocol="sqs", Endpoint=queue_arn)
     lonely = sns.create_topic(Name=f"{stack}-nobody")["TopicArn"]
     for name, topic in ((f"{stack}-AuthFailureAlarm", watched), (f"{stack}-CorsAlarm", lonely)):
         cw.put_metric_alarm(AlarmName=name, Namespace="FinOpsMCP", MetricName="AuthFailures", Statistic="Sum",
                             Period=300, EvaluationPeriods=1, Threshold=10,
                             ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic])
-    cw.set_alarm_state(AlarmName=f"{stack}-AuthFailureAlarm", StateValue="ALARM", StateReason="test: 42 failures")
+    cw.set_alarm_state(AlarmName=f"{stack}-AuthFailureAlarm", StateValue="ALARM",
+                       StateReason="test: 42 failures")
     cw.set_alarm_state(AlarmName=f"{stack}-CorsAlarm", StateValue="OK", StateReason="test: quiet")
     r = cli("audit", "alarms", "--stack", stack, "-o", "json")
     assert r.code == 0, r.stderr
@@ -215,12 +218,13 @@ def test_alarms_report_states_and_unsubscribed_topics(cli, aws_env):
 def test_watch_prints_new_failures_with_running_counts_and_exits_130(tmp_path):
     log = tmp_path / "live.jsonl"
     log.write_text("")
-    proc = subprocess.Popen([sys.executable, "-m", "finops_mcp_admin", "audit", "watch", "--log-file", str(log),
-                             "--poll", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "finops_mcp_admin", "audit", "watch",
+                             "--log-file", str(log), "--poll", "0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
     now = utcnow()
     with log.open("a") as fh:
-        for i in range(3):
+        for _ in range(3):
             fh.write(json.dumps({"ts": iso(now), "event": "auth_failure", "reason": "wrong_secret",
                                  "client_ip": "203.0.113.9", "path": "/mcp", "key_id": None}) + "\n")
         fh.write(json.dumps({"ts": iso(now), "event": "cors_rejected", "client_ip": "1.1.1.1"}) + "\n")
@@ -238,8 +242,9 @@ def test_watch_follows_cloudwatch_too(aws_env, cloudwatch_group):
 
     logs = boto3.client("logs", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
     logs.create_log_stream(logGroupName=cloudwatch_group, logStreamName="live")
-    proc = subprocess.Popen([sys.executable, "-m", "finops_mcp_admin", "audit", "watch", "--source", "cloudwatch",
-                             "--log-group", cloudwatch_group, "--since", "1m", "--poll", "0.2"],
+    proc = subprocess.Popen([sys.executable, "-m", "finops_mcp_admin", "audit", "watch",
+                             "--source", "cloudwatch", "--log-group", cloudwatch_group,
+                             "--since", "1m", "--poll", "0.2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(2.0)
     now = utcnow()
@@ -267,16 +272,18 @@ class _ThrottlingLogs:
         if self.calls <= 2:
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
                               "FilterLogEvents")
-        message = json.dumps({"ts": "2026-11-22T01:00:00.000Z", "event": "auth_failure", "client_ip": "1.2.3.4"})
+        message = json.dumps({"ts": "2026-11-22T01:00:00.000Z", "event": "auth_failure",
+                              "client_ip": "1.2.3.4"})
         if "nextToken" not in kwargs:
             return {"events": [{"message": message}], "nextToken": "page-2"}
         return {"events": [{"message": message}, {"message": "garbage"}]}
 
 
 def test_cloudwatch_throttling_is_retried_with_back_off():
-    from finops_mcp_admin import audit as core
+    from finops_mcp_admin.aws.logs import read_cloudwatch
+    from finops_mcp_admin.security_events.records import ReadStats, Window
 
-    logs, sleeps, stats = _ThrottlingLogs(), [], core.ReadStats()
-    events = list(core.read_cloudwatch(logs, "/g", {"auth_failure"}, core.Window(), stats, sleep=sleeps.append))
+    logs, sleeps, stats = _ThrottlingLogs(), [], ReadStats()
+    events = list(read_cloudwatch(logs, "/g", {"auth_failure"}, Window(), stats, sleep=sleeps.append))
     assert len(events) == 2 and stats.pages == 2 and stats.malformed == 1
     assert sleeps == [0.2, 0.4]  # exponential back-off

@@ -1,19 +1,20 @@
-"""The hardened stack: validate (cfn-lint + our E91xx rules), plan, deploy, status, outputs.
+"""The hardened stack: the shipped template, validate (cfn-lint + our E91xx rules), plan a change
+set, execute it, describe the stack. The whole deploy flow is aws/deploy.py.
 
-cfn-lint (≈0.9 s to import) and boto3 are imported only here, only when used."""
+cfn-lint (≈0.9 s to import) and boto3 are imported only inside the functions that use them."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendUnavailable, CheckFailed, InvalidInput, NotFound, PermissionDenied
+from ..errors import BackendUnavailable, CheckFailed, InvalidInput
+from .session import AwsOptions, aws_errors, client
 
 RULES_DIR = Path(__file__).parent / "rules"
 TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
@@ -69,58 +70,19 @@ def validate(text: str, regions: list[str] | None = None) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.line or 0, f.rule))
 
 
-# --- AWS --------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class AwsOptions:
-    """--region, --profile, --endpoint-url (else the standard AWS_* environment)."""
+class Validation:
+    """A template read and validated."""
 
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-
-
-def client(service: str, opts: AwsOptions) -> Any:
-    """A boto3 client that fails fast: short connect timeout, one retry."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        session = boto3.Session(profile_name=opts.profile, region_name=opts.region)
-        return session.client(service, endpoint_url=opts.endpoint_url, config=Config(
-            connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}))
-    except BotoCoreError as exc:
-        raise InvalidInput(f"AWS configuration: {exc}") from None
+    text: str
+    label: str  # the path, or "mcp-server.yaml (shipped)"
+    findings: list[Finding]
 
 
-@contextmanager
-def aws_errors(what: str) -> Iterator[None]:
-    """botocore exceptions → one-line AdminErrors (never credentials)."""
-    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import ReadTimeoutError
-
-    try:
-        yield
-    except (BotoConnectionError, ReadTimeoutError) as exc:
-        raise BackendUnavailable(f"{what}: cannot reach AWS: {exc}") from None
-    except NoCredentialsError:
-        raise PermissionDenied(f"{what}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
-    except NoRegionError:
-        raise InvalidInput(f"{what}: no AWS region (use --region or AWS_REGION)") from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", str(exc))
-        if "does not exist" in message:
-            raise NotFound(f"{what}: {message}") from None
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-                    "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"):
-            raise PermissionDenied(f"{what}: {code}: {message}") from None
-        if code in ("Throttling", "ThrottlingException", "RequestLimitExceeded"):
-            raise BackendUnavailable(f"{what}: AWS throttled the request: {message}") from None
-        raise CheckFailed(f"{what}: {code}: {message}") from None
+def validate_template(path: str | None, region: str | None = None) -> Validation:
+    """Read the given (or the shipped) template and validate it for `region` [default: us-east-1]."""
+    text, label = read_template(path)
+    return Validation(text, label, validate(text, [region] if region else None))
 
 
 @dataclass(frozen=True)
@@ -250,8 +212,9 @@ def execute(cf: Any, deploy_plan: Plan, on_status: Callable[[str], None] | None 
                             described.get("Outputs", []))
 
 
-def describe(cf: Any, stack: str) -> dict[str, Any]:
+def describe(opts: AwsOptions, stack: str) -> dict[str, Any]:
     """The stack's description (NotFound if there is none)."""
+    cf = client("cloudformation", opts)
     with aws_errors(f"stack {stack}"):
-        return cf.describe_stacks(StackName=stack)["Stacks"][0]
+        return dict(cf.describe_stacks(StackName=stack)["Stacks"][0])
 

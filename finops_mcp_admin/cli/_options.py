@@ -1,12 +1,18 @@
-"""Options shared by commands, declared once (Annotated types) so help and env vars agree."""
+"""Options shared by commands, declared once (Annotated types) so help and env vars agree.
+
+The AWS options only declare --region/--profile/--endpoint-url; aws_options() hands them to the
+core, whose aws.session builds the clients."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._render import OutputFormat
+
+if TYPE_CHECKING:
+    from ..aws.session import AwsOptions
 
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", envvar="MCPADMIN_STORE", show_envvar=True, metavar="URL",
@@ -20,13 +26,15 @@ OutputOpt = Annotated[OutputFormat, typer.Option(
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Print only the essential value (key, ids); no messages.")]
 
-RegionOpt = Annotated[str | None, typer.Option(envvar="AWS_REGION", help="AWS region [default: AWS_REGION / profile].")]
+RegionOpt = Annotated[str | None, typer.Option(
+    envvar="AWS_REGION", help="AWS region [default: AWS_REGION / profile].")]
 ProfileOpt = Annotated[str | None, typer.Option(envvar="AWS_PROFILE", help="AWS profile.")]
-EndpointOpt = Annotated[str | None, typer.Option(envvar="AWS_ENDPOINT_URL", help="AWS endpoint URL (e.g. a test endpoint).")]
+EndpointOpt = Annotated[str | None, typer.Option(
+    envvar="AWS_ENDPOINT_URL", help="AWS endpoint URL (e.g. a test endpoint).")]
 
 
-def aws_client(service: str, region: str | None, profile: str | None, endpoint_url: str | None):
-    """A fail-fast boto3 client for these --region/--profile/--endpoint-url values (lazy import)."""
-    from ..aws.cloudformation import AwsOptions, client
+def aws_options(region: str | None, profile: str | None, endpoint_url: str | None) -> AwsOptions:
+    """These --region/--profile/--endpoint-url values for the core (imported only when AWS is used)."""
+    from ..aws.session import AwsOptions
 
-    return client(service, AwsOptions(region, profile, endpoint_url))
+    return AwsOptions(region, profile, endpoint_url)

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import CheckFailed, InvalidInput
+from ..errors import CheckFailed
 from . import _render as render
-from ._options import EndpointOpt, OutputOpt, ProfileOpt, QuietOpt, RegionOpt, aws_client
+from ._options import EndpointOpt, OutputOpt, ProfileOpt, QuietOpt, RegionOpt, aws_options
 from ._render import OutputFormat
 from ._stdin import stdin_is_terminal
 
+if TYPE_CHECKING:
+    from ..aws.cloudformation import Finding, Plan
+
 app = typer.Typer(no_args_is_help=True, help="Validate and deploy the hardened AWS stack.")
 
-TemplateOpt = Annotated[str | None, typer.Option("--template", "-t", help="Template file [default: the shipped mcp-server.yaml].")]
+TemplateOpt = Annotated[str | None, typer.Option(
+    "--template", "-t", help="Template file [default: the shipped mcp-server.yaml].")]
 StackArg = Annotated[str, typer.Argument(help="Stack name.")]
 FINDING_COLUMNS = [("rule", "RULE"), ("severity", "SEVERITY"), ("resource", "RESOURCE"), ("line", "LINE"),
                    ("message", "MESSAGE")]
+CHANGE_COLUMNS = [("action", "ACTION"), ("logical_id", "RESOURCE"), ("resource_type", "TYPE"),
+                  ("replacement", "REPLACEMENT")]
 
 
 @app.command()
@@ -44,26 +50,40 @@ def validate(template_path: TemplateOpt = None, region: RegionOpt = None,
     """
     from ..aws import cloudformation as cfn
 
-    text, label = cfn.read_template(template_path)
-    findings = cfn.validate(text, [region] if region else None)
-    if findings:
-        render.rows([f.to_public() for f in findings], FINDING_COLUMNS, output, quiet_field="rule", quiet=quiet)
-        raise CheckFailed(f"{label}: {len(findings)} finding(s)")
+    checked = cfn.validate_template(template_path, region)
+    if checked.findings:
+        render.rows([f.to_public() for f in checked.findings], FINDING_COLUMNS, output,
+                    quiet_field="rule", quiet=quiet)
+        raise CheckFailed(f"{checked.label}: {len(checked.findings)} finding(s)")
     if output is not OutputFormat.table:
         render.rows([], FINDING_COLUMNS, output)
-    render.note(f"{label}: no findings", quiet)
+    render.note(f"{checked.label}: no findings", quiet)
 
 
-def _progress(quiet: bool):
-    """Status lines; on a terminal one line redrawn in place with the elapsed time."""
-    start = time.monotonic()
-    live = sys.stderr.isatty() and not quiet
+class _DeployView:
+    """`stack deploy` on the terminal: tables on stdout, progress and messages on stderr."""
 
-    def show(status: str) -> None:
-        if quiet:
+    def __init__(self, output: OutputFormat, quiet: bool) -> None:
+        self.output, self.quiet = output, quiet
+        self._start = time.monotonic()
+        self._live = sys.stderr.isatty() and not quiet
+
+    def findings(self, errors: list[Finding]) -> None:
+        render.rows([f.to_public() for f in errors], FINDING_COLUMNS, self.output)
+
+    def changes(self, plan: Plan) -> None:
+        render.rows([c.to_public() for c in plan.changes], CHANGE_COLUMNS, self.output)
+
+    def confirm(self, plan: Plan) -> bool:
+        return typer.confirm(f"Execute {len(plan.changes)} change(s) on stack {plan.stack}?",
+                             default=False, err=True)
+
+    def status(self, status: str) -> None:
+        """Status lines; on a terminal one line redrawn in place with the elapsed time."""
+        if self.quiet:
             return
-        elapsed = f"{time.monotonic() - start:5.0f}s"
-        if live:
+        elapsed = f"{time.monotonic() - self._start:5.0f}s"
+        if self._live:
             sys.stderr.write(f"\r\x1b[K{elapsed}  {status}")
             if status.endswith(("COMPLETE", "FAILED")):
                 sys.stderr.write("\n")
@@ -71,15 +91,25 @@ def _progress(quiet: bool):
         else:
             sys.stderr.write(f"{elapsed}  {status}\n")
 
-    return show
+    def failures(self, failures: list[tuple[str, str, str]]) -> None:
+        for logical_id, status, reason in failures:
+            render.note(f"  {logical_id}: {status}: {reason}")
+
+    def outputs(self, outputs: list[dict[str, Any]]) -> None:
+        _print_outputs(outputs, self.output, self.quiet)
+
+    def note(self, text: str) -> None:
+        render.note(text, self.quiet)
 
 
 @app.command()
 def deploy(
     stack: StackArg,
     template_path: TemplateOpt = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Parameter Key=Value (repeatable).")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Execute without asking (required without a terminal).")] = False,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="Parameter Key=Value (repeatable).")] = None,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Execute without asking (required without a terminal).")] = False,
     no_execute: Annotated[bool, typer.Option(help="Create the change set and stop.")] = False,
     region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
@@ -89,41 +119,16 @@ def deploy(
     \b
     Example: mcpadmin stack deploy mcp-prod --param DomainName=mcp.example.com --param CertificateArn=arn:...
     """
-    from ..aws import cloudformation as cfn
+    from ..aws.deploy import DeployRequest
+    from ..aws.deploy import deploy as run_deploy
 
-    text, label = cfn.read_template(template_path)
-    params = cfn.parse_params(param or [])
-    errors = [f for f in cfn.validate(text, [region] if region else None) if f.severity == "error"]
-    if errors:
-        render.rows([f.to_public() for f in errors], FINDING_COLUMNS, output)
-        raise CheckFailed(f"{label}: {len(errors)} validation error(s): not deploying")
-    cf = aws_client("cloudformation", region, profile, endpoint_url)
-    plan = cfn.plan(cf, stack, text, params)
-    if plan.no_changes:
-        render.note(f"stack {stack}: no changes to deploy", quiet)
-        return
-    render.rows([c.to_public() for c in plan.changes],
-                [("action", "ACTION"), ("logical_id", "RESOURCE"), ("resource_type", "TYPE"),
-                 ("replacement", "REPLACEMENT")], output)
-    if no_execute:
-        render.note(f"change set {plan.change_set} created and not executed", quiet)
-        return
-    if not yes:
-        if not stdin_is_terminal():
-            raise InvalidInput(f"refusing to execute change set {plan.change_set} without --yes "
-                               "when stdin is not a terminal")
-        if not typer.confirm(f"Execute {len(plan.changes)} change(s) on stack {stack}?", default=False, err=True):
-            raise CheckFailed(f"not executed; change set {plan.change_set} left for review")
-    result = cfn.execute(cf, plan, on_status=_progress(quiet))
-    if not result.ok:
-        for logical_id, status, reason in result.failures:
-            render.note(f"  {logical_id}: {status}: {reason}")
-        raise CheckFailed(f"stack {stack} ended {result.status}: "
-                          f"{result.reason or (result.failures[0][2] if result.failures else 'see the events above')}")
-    _print_outputs(result.outputs, output, quiet)
+    request = DeployRequest(stack, template_path, tuple(param or ()),
+                            aws_options(region, profile, endpoint_url), execute=not no_execute,
+                            assume_yes=yes, interactive=stdin_is_terminal())
+    run_deploy(request, _DeployView(output, quiet))
 
 
-def _print_outputs(outputs: list[dict], output: OutputFormat, quiet: bool) -> None:
+def _print_outputs(outputs: list[dict[str, Any]], output: OutputFormat, quiet: bool) -> None:
     rows = [{"key": o.get("OutputKey"), "value": o.get("OutputValue"), "description": o.get("Description")}
             for o in outputs]
     if not rows:
@@ -143,7 +148,7 @@ def status(stack: StackArg, region: RegionOpt = None, profile: ProfileOpt = None
     """
     from ..aws import cloudformation as cfn
 
-    described = cfn.describe(aws_client("cloudformation", region, profile, endpoint_url), stack)
+    described = cfn.describe(aws_options(region, profile, endpoint_url), stack)
     render.record({"stack": described["StackName"], "status": described["StackStatus"],
                    "reason": described.get("StackStatusReason"),
                    "updated": str(described.get("LastUpdatedTime") or described.get("CreationTime"))}, output)
@@ -160,5 +165,5 @@ def outputs(stack: StackArg, region: RegionOpt = None, profile: ProfileOpt = Non
     """
     from ..aws import cloudformation as cfn
 
-    described = cfn.describe(aws_client("cloudformation", region, profile, endpoint_url), stack)
+    described = cfn.describe(aws_options(region, profile, endpoint_url), stack)
     _print_outputs(described.get("Outputs", []), output, quiet)

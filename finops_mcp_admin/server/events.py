@@ -1,6 +1,7 @@
-"""Security events (R23): one JSON object per line, to stdout and/or a file, always with the
-client IP. Never a secret: callers pass key ids, and free-text fields are bounded and stripped
-of control characters so a hostile header cannot forge extra log lines."""
+"""Security events (R23): the writer. One JSON object per line (the schema, timestamp format
+included, is security_events/schema.py), to stdout and/or a file, always with the client IP.
+Never a secret: callers pass key ids, and free-text fields are bounded and stripped of control
+characters so a hostile header cannot forge extra log lines."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-FIELDS = ("ts", "event", "reason", "client_ip", "method", "path", "key_id", "origin",
-          "user_agent", "correlation_id")
+from ..security_events import schema
+
 _MAX_FIELD = 256
+_OPTIONAL = schema.FIELDS[2:]  # every field after ts and event, None when the caller has none
 
 
 def _clean(value: Any) -> Any:
@@ -40,9 +42,8 @@ class SecurityEventLog:
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one event; returns what was written."""
-        record: dict[str, Any] = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds")
-                                  .replace("+00:00", "Z"), "event": event}
-        for name in FIELDS[2:]:
+        record: dict[str, Any] = {schema.TS: schema.format_ts(datetime.now(UTC)), schema.EVENT: event}
+        for name in _OPTIONAL:
             record[name] = _clean(fields.get(name))
         for name, value in fields.items():
             if name not in record:

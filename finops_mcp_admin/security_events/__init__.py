@@ -1,0 +1,8 @@
+"""Security events: what the server logs when it refuses a request (R23), and how it is read.
+
+Rooms: `schema` (field and event names, the timestamp format: the one definition the writer
+server/events.py, the readers and the CLI columns share), `records` (window, line parsing,
+read counters), `local` (JSON-lines files with rotations and gzip, and following one live),
+`query` (a Query answered from either source, the aggregation, the live watch). CloudWatch Logs
+is read by aws/logs.py. Not to be confused with the admin audit trail (store: who changed keys).
+"""

@@ -1,0 +1,80 @@
+"""The security-event schema, in one place: field names, event names and the timestamp format.
+
+The writer (server/events.py), the readers (local files, CloudWatch Logs) and the CLI columns all
+take their names from here. A record is one JSON object per line, in FIELDS order, extra fields
+after them; `ts` is UTC with milliseconds and a Z (`2026-11-22T02:37:03.784Z`), a fixed width, so
+canonical timestamps compare correctly as strings (the readers' fast path).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Source(StrEnum):
+    """Where the events live: the server's JSON-lines file, or CloudWatch Logs (its stdout)."""
+
+    local = "local"
+    cloudwatch = "cloudwatch"
+
+
+# --- field names ------------------------------------------------------------------------------
+
+TS = "ts"
+EVENT = "event"
+REASON = "reason"
+CLIENT_IP = "client_ip"
+METHOD = "method"
+PATH = "path"
+KEY_ID = "key_id"
+ORIGIN = "origin"
+USER_AGENT = "user_agent"
+CORRELATION_ID = "correlation_id"
+
+#: Every record has these, in this order (None when not known); TS and EVENT come first.
+FIELDS = (TS, EVENT, REASON, CLIENT_IP, METHOD, PATH, KEY_ID, ORIGIN, USER_AGENT, CORRELATION_ID)
+#: What a listing of events shows, and the column title of each.
+LISTED = (TS, EVENT, REASON, CLIENT_IP, KEY_ID, PATH, ORIGIN)
+TITLES = {TS: "TIME", EVENT: "EVENT", REASON: "REASON", CLIENT_IP: "CLIENT IP", METHOD: "METHOD",
+          PATH: "PATH", KEY_ID: "KEY ID", ORIGIN: "ORIGIN", USER_AGENT: "USER AGENT",
+          CORRELATION_ID: "CORRELATION ID"}
+#: `--by` choices and the field each groups on.
+GROUP_FIELDS = {"ip": CLIENT_IP, "reason": REASON, "key": KEY_ID, "path": PATH}
+
+# --- event names ------------------------------------------------------------------------------
+
+AUTH_FAILURE = "auth_failure"  # no, malformed, unknown, wrong, revoked or expired credentials
+RATE_LIMITED = "rate_limited"  # too many failed attempts from one client or for one key id
+INSUFFICIENT_SCOPE = "insufficient_scope"  # a valid key without the scope its tool call needs
+CORS_REJECTED = "cors_rejected"  # an Origin not allowlisted, or a preflight asking too much
+PLAINTEXT_REFUSED = "plaintext_refused"  # plain HTTP on the MCP endpoint
+CONFIG_RELOADED = "config_reloaded"
+CONFIG_RELOAD_FAILED = "config_reload_failed"
+
+# --- timestamps -------------------------------------------------------------------------------
+
+
+def format_ts(when: datetime) -> str:
+    """An aware datetime as a canonical `ts`: UTC, milliseconds, Z suffix."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+#: The canonical `ts` shape, and its fixed width (taken from format_ts, so they cannot disagree).
+TS_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+TS_WIDTH = len(format_ts(datetime(2000, 1, 1, tzinfo=UTC)))
+
+
+def is_canonical(ts: str) -> bool:
+    """True when `ts` has exactly the canonical shape (so it compares correctly as a string)."""
+    return len(ts) == TS_WIDTH and TS_PATTERN.fullmatch(ts) is not None
+
+
+def parse_ts(ts: str) -> datetime | None:
+    """Any ISO 8601 time as an aware datetime (UTC when no offset is given), or None."""
+    try:
+        value = datetime.fromisoformat(ts)
+    except (TypeError, ValueError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,42 @@
+"""The security-event schema is one contract: what server/events.py writes is what the readers'
+fast path expects (canonical timestamps of schema.TS_WIDTH), and other ISO times still work."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from finops_mcp_admin.security_events import schema
+from finops_mcp_admin.security_events.local import read_local
+from finops_mcp_admin.security_events.records import ReadStats, Window
+from finops_mcp_admin.server.events import SecurityEventLog
+
+
+def test_the_writer_stamps_canonical_timestamps_and_the_schema_fields_in_order(tmp_path):
+    log = SecurityEventLog(to_stdout=False, path=str(tmp_path / "events.jsonl"))
+    log.emit(schema.AUTH_FAILURE, reason="wrong_secret", client_ip="203.0.113.7", extra="x")
+    log.close()
+    record = json.loads((tmp_path / "events.jsonl").read_text())
+    assert schema.is_canonical(record[schema.TS]) and len(record[schema.TS]) == schema.TS_WIDTH
+    assert tuple(record)[:len(schema.FIELDS)] == schema.FIELDS and record["extra"] == "x"
+
+
+def test_a_local_read_finds_exactly_what_the_writer_wrote(tmp_path):
+    path = tmp_path / "events.jsonl"
+    log = SecurityEventLog(to_stdout=False, path=str(path))
+    log.emit(schema.AUTH_FAILURE, client_ip="203.0.113.7")
+    log.emit(schema.CORS_REJECTED, client_ip="198.51.100.4")
+    log.close()
+    stats = ReadStats()
+    window = Window(datetime.now(UTC) - timedelta(minutes=1))
+    found = list(read_local([str(path)], {schema.AUTH_FAILURE}, window, stats))
+    assert [e[schema.CLIENT_IP] for e in found] == ["203.0.113.7"] and stats.lines == 2
+
+
+def test_the_window_parses_times_that_are_not_canonical():
+    since = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+    window = Window(since, since + timedelta(hours=1))
+    assert window.contains(schema.format_ts(since))  # since is inclusive
+    assert not window.contains(schema.format_ts(since + timedelta(hours=1)))  # until is exclusive
+    assert window.contains("2026-11-22T02:30:00Z") and window.contains("2026-11-22T03:30:00+01:00")
+    assert not window.contains("2026-11-22T01:59:59.999999Z") and not window.contains("yesterday")
