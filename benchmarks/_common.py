@@ -16,7 +16,8 @@ def machine() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {system}"
 
 
 def time_process(cmd: list[str], runs: int, env: dict[str, str] | None = None,

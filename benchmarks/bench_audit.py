@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import machine
 
 EVENTS = ["auth_failure"] * 5 + ["cors_rejected", "rate_limited", "insufficient_scope"]
 REASONS = ["wrong_secret", "unknown_key", "revoked", "expired", "missing_credentials", "malformed_token"]

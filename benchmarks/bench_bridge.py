@@ -17,9 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from _common import machine  # noqa: E402
-
 import anyio  # noqa: E402
+from _common import machine  # noqa: E402
 
 from finops_mcp_admin import lifecycle  # noqa: E402
 from finops_mcp_admin.durations import utcnow  # noqa: E402
@@ -82,7 +81,8 @@ def main() -> None:
           "HTTPS on loopback\n")
     for label, values in (("direct (MCP client → HTTPS)", direct),
                           ("bridged (stdio → bridge → HTTPS)", bridged)):
-        print(f"{label:34s} p50 {statistics.median(values) * 1000:6.2f} ms   p90 {pct(values, 0.9) * 1000:6.2f} ms"
+        p50, p90 = statistics.median(values) * 1000, pct(values, 0.9) * 1000
+        print(f"{label:34s} p50 {p50:6.2f} ms   p90 {p90:6.2f} ms"
               f"   p99 {pct(values, 0.99) * 1000:6.2f} ms")
     overhead = statistics.median(bridged) - statistics.median(direct)
     print(f"\nbridge overhead at p50: {overhead * 1000:.2f} ms per call "

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, summary, time_process  # noqa: E402
+from _common import machine, summary, time_process
 
 
 def main() -> None:

@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp())
     print(f"machine: {machine()}\n3 replicas, {args.revocations} revocations each backend "
-          "(3 × that many measurements)\n")
+          "(3 x that many measurements)\n")
     base = {**FAST, "PYTHONPATH": str(ROOT)}
     if args.backend in ("redis", "both"):
         server = RedisServer(server_binary(), workdir).start()

@@ -47,7 +47,9 @@ def populate(store: RedisStore, count: int) -> None:
 def naive_read(store: RedisStore) -> int:
     """One round trip per key: what pipelining avoids."""
     ids = store.client.smembers(store.k("ids"))
-    return sum(1 for key_id in ids if store.client.get(store.k("rec", key_id)) and store.client.hget(store.k("used"), key_id) is None)
+    client = store.client
+    return sum(1 for key_id in ids
+               if client.get(store.k("rec", key_id)) and client.hget(store.k("used"), key_id) is None)
 
 
 def main() -> None:
@@ -67,9 +69,9 @@ def main() -> None:
         env = {**os.environ, "MCPADMIN_STORE": server.url, "MCPADMIN_NAMESPACE": "bench"}
         exe = [sys.executable, "-m", "finops_mcp_admin"]
         rows = {}
-        for label, cmd in {"mcpadmin keys list (table)": exe + ["keys", "list"],
-                           "mcpadmin keys list -o json": exe + ["keys", "list", "-o", "json"],
-                           "mcpadmin keys list -q (ids)": exe + ["keys", "list", "-q"]}.items():
+        for label, cmd in {"mcpadmin keys list (table)": [*exe, "keys", "list"],
+                           "mcpadmin keys list -o json": [*exe, "keys", "list", "-o", "json"],
+                           "mcpadmin keys list -q (ids)": [*exe, "keys", "list", "-q"]}.items():
             times = time_process(cmd, args.runs, env=env)
             rows[label] = statistics.median(times)
             print(f"{label:34s} {summary(times)}")
@@ -91,12 +93,14 @@ def main() -> None:
 
         client = store.client
         sample = list(client.smembers(store.k("ids")))[:200]
-        per_record = statistics.mean((client.memory_usage(store.k("rec", i), samples=0) + client.memory_usage(store.k("hash", i), samples=0)) for i in sample)
+        per_record = statistics.mean(client.memory_usage(store.k("rec", i), samples=0)
+                                     + client.memory_usage(store.k("hash", i), samples=0) for i in sample)
         per_name = statistics.mean(client.memory_usage(store.k("name", f"client-{n:05d}"), samples=0)
                                    for n in range(200))
         ids_set = client.memory_usage(store.k("ids"), samples=0) / args.keys
-        print(f"\nMEMORY USAGE per key: record + hash strings {per_record:.0f} B + name pointer {per_name:.0f} B "
-              f"+ share of id index {ids_set:.0f} B = {per_record + per_name + ids_set:.0f} B")
+        print(f"\nMEMORY USAGE per key: record + hash strings {per_record:.0f} B "
+              f"+ name pointer {per_name:.0f} B + share of id index {ids_set:.0f} B "
+              f"= {per_record + per_name + ids_set:.0f} B")
         store.close()
     finally:
         server.stop()

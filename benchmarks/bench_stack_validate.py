@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import machine, summary, time_process  # noqa: E402
+from _common import machine, summary, time_process
 
-from finops_mcp_admin.aws.cloudformation import shipped_template  # noqa: E402
+from finops_mcp_admin.aws.cloudformation import shipped_template
 
 
 def main() -> None:

@@ -12,8 +12,22 @@ from datetime import datetime, timedelta
 
 from .errors import Conflict, InvalidInput, MalformedKey, NotFound
 from .keys import (
-    ACTIVE, STATUSES, ApiKey, KeyHasher, Secret, TokenReading, generate_token, is_key_id, legacy_bucket,
-    looks_like_mcpk, new_key_id, parse_token, read_token, validate_name, validate_scope, validate_text,
+    ACTIVE,
+    STATUSES,
+    ApiKey,
+    KeyHasher,
+    Secret,
+    TokenReading,
+    generate_token,
+    is_key_id,
+    legacy_bucket,
+    looks_like_mcpk,
+    new_key_id,
+    parse_token,
+    read_token,
+    validate_name,
+    validate_scope,
+    validate_text,
 )
 from .store import KeyStore, StoredKey, Transaction
 

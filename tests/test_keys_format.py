@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 
 from finops_mcp_admin.errors import InvalidInput, MalformedKey
 from finops_mcp_admin.keys import (
-    BASE62, CRC_LEN, ID_LEN, SECRET_LEN, HashParams, KeyHasher, Secret, generate_token,
-    parse_token, validate_name,
+    BASE62,
+    CRC_LEN,
+    ID_LEN,
+    SECRET_LEN,
+    HashParams,
+    KeyHasher,
+    Secret,
+    generate_token,
+    parse_token,
+    validate_name,
 )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 
-
 from finops_mcp_admin.aws.cloudformation import shipped_template
 
 
@@ -54,7 +53,8 @@ def test_deploy_reaches_a_completed_stack_then_says_no_changes(cli, aws_env, cer
     assert "CREATE_COMPLETE" in r.stderr
     status = cli("stack", "status", stack, "-o", "json")
     assert status.code == 0 and status.json()["status"] == "CREATE_COMPLETE"
-    again = cli("stack", "deploy", stack, "--template", template, "--yes", *params(certificate_arn), timeout=180)
+    again = cli("stack", "deploy", stack, "--template", template, "--yes", *params(certificate_arn),
+                timeout=180)
     assert again.code == 0 and "no changes" in again.stderr
     assert aws_env["AWS_SECRET_ACCESS_KEY"] not in r.stdout + r.stderr + again.stdout + again.stderr
 
@@ -75,7 +75,8 @@ def test_no_execute_leaves_the_change_set_unexecuted(cli, aws_env, certificate_a
 
 def test_refuses_to_execute_without_yes_on_a_non_terminal(cli, aws_env, certificate_arn, tmp_path):
     stack = unique("mcp-noyes")
-    r = cli("stack", "deploy", stack, "--template", moto_variant(tmp_path), *params(certificate_arn), timeout=180)
+    r = cli("stack", "deploy", stack, "--template", moto_variant(tmp_path), *params(certificate_arn),
+            timeout=180)
     assert r.code == 2 and "--yes" in r.stderr
     status = cli("stack", "status", stack, "-o", "json")
     assert status.json()["status"] == "REVIEW_IN_PROGRESS"
@@ -84,7 +85,8 @@ def test_refuses_to_execute_without_yes_on_a_non_terminal(cli, aws_env, certific
 def test_refuses_to_deploy_a_template_with_validation_errors(cli, aws_env, certificate_arn, tmp_path):
     def weaken(tpl):
         for res in tpl["Resources"].values():
-            if res["Type"] == "AWS::ElasticLoadBalancingV2::Listener" and res["Properties"].get("Protocol") == "HTTPS":
+            is_listener = res["Type"] == "AWS::ElasticLoadBalancingV2::Listener"
+            if is_listener and res["Properties"].get("Protocol") == "HTTPS":
                 res["Properties"]["SslPolicy"] = "ELBSecurityPolicy-TLS-1-0-2015-04"
 
     stack = unique("mcp-weak")
@@ -102,7 +104,8 @@ def test_a_failing_resource_shows_the_reason_and_exits_non_zero(cli, aws_env, tm
             timeout=180)
     assert r.code != 0
     last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("mcpadmin: error: ") and ("certificate" in r.stderr.lower() or "FAILED" in r.stderr)
+    assert last.startswith("mcpadmin: error: ")
+    assert "certificate" in r.stderr.lower() or "FAILED" in r.stderr
 
 
 def test_unreachable_endpoint_exits_5_within_seconds(cli, aws_env, certificate_arn, tmp_path):
@@ -137,7 +140,7 @@ def test_template_command_prints_the_shipped_template(cli):
 
 def test_validate_reports_findings_with_rule_resource_and_line(cli, tmp_path):
     def open_port(tpl):
-        for name, res in tpl["Resources"].items():
+        for _name, res in tpl["Resources"].items():
             if res["Type"] == "AWS::ECS::Service":
                 res["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] = "ENABLED"
 

@@ -18,8 +18,8 @@ async def bridged_session(url: str | None, env: dict[str, str], stderr_path: Pat
     argv = ["-m", "finops_mcp_admin", "bridge", *([url] if url else []), *args]
     params = StdioServerParameters(command=sys.executable, args=argv, env=env, cwd=str(ROOT))
     with stderr_path.open("a") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                if initialize:
-                    await session.initialize()
-                yield session
+        async with (stdio_client(params, errlog=errlog) as (read, write),
+                    ClientSession(read, write) as session):
+            if initialize:
+                await session.initialize()
+            yield session

@@ -49,7 +49,7 @@ def call_error(session_coro_factory):
     async def go():
         try:
             await session_coro_factory()
-        except BaseException as exc:  # noqa: BLE001 - the SDK nests errors in ExceptionGroups
+        except BaseException as exc:
             found = find(exc)
             if found is None:
                 raise
@@ -91,7 +91,8 @@ def test_missing_scope_is_named(tls_server, certs, sqlite_env, tmp_path):
     key = new_key(sqlite_env, "bridge-ro", "--scope", "tools:read")
 
     async def go():
-        async with bridged_session(tls_server.url, bridge_env(key, str(certs.ca_file)), tmp_path / "err") as s:
+        env = bridge_env(key, str(certs.ca_file))
+        async with bridged_session(tls_server.url, env, tmp_path / "err") as s:
             await s.call_tool("update_tagging_policy", {"new_policy": {}})
 
     code, message = call_error(go)
@@ -106,7 +107,7 @@ def test_default_trust_store_rejects_the_private_ca(tls_server, sqlite_env, tmp_
         async with bridged_session(tls_server.url, bridge_env(key), tmp_path / "err"):
             pass
 
-    code, message = call_error(go)
+    _code, message = call_error(go)
     assert "TLS certificate verification failed" in message and "MCP_CA_BUNDLE" in message
     assert not leaked(key, message, (tmp_path / "err").read_text())
 
@@ -121,7 +122,7 @@ def test_certificate_for_another_hostname_is_rejected(certs, sqlite_env, tmp_pat
             async with bridged_session(server.url, bridge_env(key, str(other.ca_file)), tmp_path / "err"):
                 pass
 
-        code, message = call_error(go)
+        _code, message = call_error(go)
         assert "TLS certificate verification failed" in message and "localhost" in message
         assert not leaked(key, message, (tmp_path / "err").read_text())
     finally:
@@ -163,7 +164,7 @@ def test_connection_refused_is_reported_and_the_bridge_keeps_running(tmp_path):
 
 
 class _Garbage(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length", 0)))
         body = b"<html>definitely not JSON-RPC</html>"
         self.send_response(200)
@@ -189,7 +190,7 @@ def test_malformed_server_response_is_an_error_not_a_crash(certs, tmp_path):
             async with bridged_session(url, bridge_env(canary, str(certs.ca_file)), tmp_path / "err"):
                 pass
 
-        code, message = call_error(go)
+        _code, message = call_error(go)
         assert "content type" in message.lower()
         assert not leaked(canary, message, (tmp_path / "err").read_text())
     finally:
@@ -211,7 +212,8 @@ def test_server_killed_mid_call_then_restarted(slow_server, certs, sqlite_env, t
     from mcp.shared.exceptions import MCPError
 
     async def go():
-        async with bridged_session(slow_server.url, bridge_env(key, str(certs.ca_file)), tmp_path / "err") as s:
+        env = bridge_env(key, str(certs.ca_file))
+        async with bridged_session(slow_server.url, env, tmp_path / "err") as s:
             assert (await s.call_tool("cost_report", {"month": "2026-10"})).content
             async def kill_soon():
                 await anyio.sleep(1.0)

@@ -49,7 +49,7 @@ def test_no_plaintext_key_anywhere_after_create_rotate_import(cli, backend, tmp_
         haystacks = [json.dumps(backend.dump(), default=str)]
         for path in backend.sqlite_path.parent.iterdir():  # db, -wal, -shm: raw bytes
             haystacks.append(path.read_bytes().decode("latin-1"))
-    haystacks += stderr + [trail]
+    haystacks += [*stderr, trail]
     for key in issued:
         secret_part = key[-30:]
         for hay in haystacks:

@@ -128,11 +128,11 @@ async def mcp_session(url: str, certs: Certs | None, key: str | None, statuses: 
         if statuses is not None:
             statuses.append((response.status_code, response.headers.get("www-authenticate")))
 
-    async with http_client(certs, key, [record]) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    async with (http_client(certs, key, [record]) as http,
+                streamable_http_client(url, http_client=http) as (read, write),
+                ClientSession(read, write) as session):
+        await session.initialize()
+        yield session
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -55,7 +55,8 @@ def _options(server, certs, origin, method="POST", request_headers="authorizatio
 
 def test_preflight_answers_only_allowed_origins_methods_and_headers(tls_server, certs):
     ok = _options(tls_server, certs, ALLOWED,
-                  request_headers="authorization, content-type, x-correlation-id, mcp-session-id, mcp-protocol-version")
+                  request_headers=("authorization, content-type, x-correlation-id, mcp-session-id, "
+                                   "mcp-protocol-version"))
     assert ok.status_code == 204
     assert ok.headers["access-control-allow-origin"] == ALLOWED
     assert ok.headers["access-control-allow-methods"] == "POST, OPTIONS"
@@ -82,17 +83,17 @@ def test_hostile_origins_are_refused_with_403_and_logged(tls_server, certs, sqli
 
 def _raw_request(server, certs, origin: bytes) -> bytes:
     ctx = certs.client_context()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            tls.sendall(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: " + origin +
-                        b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-            data = b""
-            try:
-                while chunk := tls.recv(4096):
-                    data += chunk
-            except (ssl.SSLError, OSError):
-                pass
-            return data
+    with (socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
+          ctx.wrap_socket(raw, server_hostname="localhost") as tls):
+        tls.sendall(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nOrigin: " + origin +
+                    b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        data = b""
+        try:
+            while chunk := tls.recv(4096):
+                data += chunk
+        except (ssl.SSLError, OSError):
+            pass
+        return data
 
 
 @pytest.mark.parametrize("origin", ILLEGAL_BYTES, ids=["cyrillic-o", "nul", "unicode-dot"])

@@ -54,7 +54,8 @@ def test_missing_credentials_get_a_bare_challenge(tls_server, certs):
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == 'Bearer realm="mcp"'
     other_scheme = post(tls_server, certs, None, headers={"Authorization": "Basic dXNlcjpwYXNz"})
-    assert other_scheme.status_code == 401 and other_scheme.headers["www-authenticate"] == 'Bearer realm="mcp"'
+    assert other_scheme.status_code == 401
+    assert other_scheme.headers["www-authenticate"] == 'Bearer realm="mcp"'
     (event, _) = events_since(tls_server, before)
     assert event["event"] == "auth_failure" and event["reason"] == "missing_credentials"
     assert event["client_ip"] == "127.0.0.1" and event["path"] == "/mcp"
@@ -112,12 +113,15 @@ def test_read_only_key_calling_a_write_tool_gets_insufficient_scope(tls_server, 
 
 
 def test_official_client_sees_the_401_challenge(tls_server, certs):
+    from mcp.shared.exceptions import MCPError
+
     from finops_mcp_admin.keys import generate_token
 
     statuses: list = []
 
     async def attempt():
-        with pytest.raises(BaseException):
+        # The SDK surfaces the 401 as an MCPError inside its task groups.
+        with pytest.RaisesGroup(MCPError, flatten_subgroups=True):
             async with mcp_session(tls_server.url, certs, generate_token()[1].reveal(), statuses):
                 pass
 
@@ -157,6 +161,6 @@ def test_canary_key_never_appears_in_logs_or_responses(tls_server, certs, sqlite
     time.sleep(0.5)
     bodies.append(post(tls_server, certs, canary).text)
     secret = canary[18:]
-    for text in bodies + [tls_server.all_output()]:
+    for text in [*bodies, tls_server.all_output()]:
         assert canary not in text and secret not in text
     assert any(e.get("key_id") == canary[5:17] for e in tls_server.events())  # the id is logged

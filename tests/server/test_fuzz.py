@@ -76,7 +76,8 @@ def test_generated_origins(world, origin, with_key):
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                           lambda inner: (st.lists(inner, max_size=4)
+                                          | st.dictionaries(st.text(max_size=8), inner, max_size=4)),
                            max_leaves=12)
 bodies = st.one_of(
     st.binary(max_size=300),

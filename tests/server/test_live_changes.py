@@ -4,6 +4,7 @@ and a Redis outage never admits an unknown, revoked or expired key."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -15,8 +16,6 @@ from tests.server.conftest import cli_in, new_key
 from tests.server.harness import ServerProcess, base_env, http_client
 from tests.server.test_e2e import HEADERS, INIT
 from tests.tcp_proxy import CuttableProxy
-
-import json
 
 
 def status(server, certs, key) -> int:
@@ -36,7 +35,8 @@ def wait_for_status(servers, certs, key, wanted: int, limit: float) -> list[floa
             if i not in elapsed and status(server, certs, key) == wanted:
                 elapsed[i] = time.monotonic() - start
         if time.monotonic() - start > limit:
-            pytest.fail(f"servers {set(range(len(servers))) - set(elapsed)} still not {wanted} after {limit}s")
+            late = set(range(len(servers))) - set(elapsed)
+            pytest.fail(f"servers {late} still not {wanted} after {limit}s")
         time.sleep(0.02)
     return [elapsed[i] for i in range(len(servers))]
 

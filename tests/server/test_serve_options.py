@@ -28,8 +28,9 @@ def test_app_option_wraps_an_existing_mcp_server(certs, sqlite_env, tmp_path):
         names, content = anyio.run(use)
         assert {"cost_report", "delete_budget"} <= names and "1234.5" in content[0].text
         assert post(server, certs, None).status_code == 401
-        denied = post(server, certs, reader, {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
-                                              "params": {"name": "delete_budget", "arguments": {"name": "x"}}})
+        call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                "params": {"name": "delete_budget", "arguments": {"name": "x"}}}
+        denied = post(server, certs, reader, call)
         assert denied.status_code == 403 and 'scope="budgets:write"' in denied.headers["www-authenticate"]
     finally:
         server.stop()

@@ -33,9 +33,9 @@ def _client_ctx(certs, version: ssl.TLSVersion) -> ssl.SSLContext:
 
 
 def _handshake(port: int, ctx: ssl.SSLContext) -> tuple[str, str]:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-            return tls.version(), tls.cipher()[0]
+    with (socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+          ctx.wrap_socket(raw, server_hostname="localhost") as tls):
+        return tls.version(), tls.cipher()[0]
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,8 @@ def _plain_http(port: int, request: bytes) -> bytes:
 
 def test_redirect_listener_answers_308_to_https(tls_server):
     port = tls_server.extra_ports["redirect"]
-    reply = _plain_http(port, b"GET /health?probe=1 HTTP/1.1\r\nHost: localhost:9\r\nConnection: close\r\n\r\n")
+    reply = _plain_http(port, b"GET /health?probe=1 HTTP/1.1\r\nHost: localhost:9\r\n"
+                              b"Connection: close\r\n\r\n")
     head = reply.split(b"\r\n\r\n")[0].decode()
     assert head.startswith("HTTP/1.1 308")
     assert f"location: https://localhost:{tls_server.port}/health?probe=1" in head.lower()
