@@ -27,7 +27,7 @@ from ._render import OutputFormat
 from ._store import command_store
 
 if TYPE_CHECKING:
-    from ..security_events.query import QueryResult
+    from ..monitoring import QueryResult
 
 app = typer.Typer(no_args_is_help=True, help="Audit trails, security events and alarms.")
 
@@ -109,7 +109,7 @@ def failures(
     \b
     Example: mcpadmin audit failures --since 10m --log-file /var/log/mcp/events.jsonl --fail-above 5 -q || notify
     """  # noqa: E501 (the example stays one line a user can copy)
-    from ..security_events.query import Query, run
+    from ..monitoring import Query, run
     from ..security_events.records import Window
 
     result = run(Query(frozenset(event or [schema.AUTH_FAILURE]), Window.parse(since, until, utcnow()),
@@ -133,7 +133,7 @@ def cors(
     \b
     Example: mcpadmin audit cors --since 24h --source cloudwatch --log-group /mcp/prod --by path
     """
-    from ..security_events.query import Query, run
+    from ..monitoring import Query, run
     from ..security_events.records import Window
 
     result = run(Query(frozenset([schema.CORS_REJECTED]), Window.parse(since, until, utcnow()),
@@ -179,7 +179,7 @@ def watch(
     \b
     Example: mcpadmin audit watch --log-file /var/log/mcp/events.jsonl
     """
-    from ..security_events import query as core
+    from .. import monitoring as core
     from ..security_events.records import Window
 
     watched = core.Query(frozenset(event or [schema.AUTH_FAILURE]), Window.parse(since, None, utcnow()),

@@ -2,7 +2,7 @@
 
 Rooms: `schema` (field and event names, the timestamp format: the one definition the writer
 server/events.py, the readers and the CLI columns share), `records` (window, line parsing,
-read counters), `local` (JSON-lines files with rotations and gzip, and following one live),
-`query` (a Query answered from either source, the aggregation, the live watch). CloudWatch Logs
-is read by aws/logs.py. Not to be confused with the admin audit trail (store: who changed keys).
+read counters), `local` (JSON-lines files with rotations and gzip, and following one live).
+CloudWatch Logs is read by aws/logs.py; `monitoring` answers a query from either source.
+Not to be confused with the admin audit trail (store: who changed keys).
 """

@@ -1,7 +1,8 @@
-"""Security-event queries: one Query (event kinds, window, source, grouping, threshold) answered
+"""Security monitoring: one Query (event kinds, window, source, grouping, threshold) answered
 from local logs or CloudWatch Logs by the same aggregation, and a live watch of either source.
 
-Behind `mcpadmin audit failures | cors | watch` (R23).
+Behind `mcpadmin audit failures | cors | watch` (R23). It sits above both sources: the local
+reader (security_events/) and CloudWatch Logs (aws/logs.py), which both read the one schema.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aws.logs import check_group_exists, follow_cloudwatch, read_cloudwatch
-from ..aws.session import AwsOptions, aws_errors, client, guarded
-from ..errors import CheckFailed, InvalidInput
-from . import schema
-from .local import follow_local, read_local
-from .records import ReadStats, Window
-from .schema import Source
+from .aws.logs import check_group_exists, follow_cloudwatch, read_cloudwatch
+from .aws.session import AwsOptions, aws_errors, client, guarded
+from .errors import CheckFailed, InvalidInput
+from .security_events import schema
+from .security_events.local import follow_local, read_local
+from .security_events.records import ReadStats, Window
+from .security_events.schema import Source
 
 
 @dataclass(frozen=True)
