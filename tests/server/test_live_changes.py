@@ -101,9 +101,9 @@ def test_redis_outage_admits_nothing_new_and_recovers_by_itself(redis_server, re
     revoked = new_key(redis_env, "outage-revoked", "--scope", "tools:read")
     cli_in(redis_env, "keys", "revoke", "outage-revoked")
     (server,) = start_servers(1, certs, via_proxy, tmp_path, "--stale-grace", "4")
-    # Created after the server is up, so a slow start cannot use up its 3 s before the first check.
-    expiring = new_key(redis_env, "outage-expiring", "--scope", "tools:read", "--expires", "3s")
     try:
+        # Created after the server is up, so a slow start cannot use up its 3 s before the first check.
+        expiring = new_key(redis_env, "outage-expiring", "--scope", "tools:read", "--expires", "3s")
         assert status(server, certs, good) == 200
         assert status(server, certs, expiring) == 200
         assert status(server, certs, revoked) == 401
