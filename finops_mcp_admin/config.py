@@ -9,8 +9,11 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
     time_cost = 2
     memory_cost = 19456
     parallelism = 1
-    [tool_scopes]            # serve: scope needed per tool (default tools:read)
+    default_tool_scope = "tools:read"   # serve: tools not in [tool_scopes] (unset: refused under --app)
+    [tool_scopes]            # serve: scope needed per tool
     update_tagging_policy = "tools:write"
+    [method_scopes]          # serve: scopes for MCP methods the built-in map lacks
+    "x-vendor/report" = "reports:read"
 
 Secrets (the Redis password) come from the environment or the file, never from argv.
 """
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .keys import HashParams, KeyHasher
+from .keys import HashParams, KeyHasher, validate_scope
 from .store import KeyStore, open_store
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -74,6 +77,10 @@ class Settings:
     audit_maxlen: int = 100_000
     #: serve: the scope each tool needs, from the `[tool_scopes]` table (flags add to it).
     tool_scopes: dict[str, str] = field(default_factory=dict)
+    #: serve: the `[method_scopes]` table, added to the built-in method map.
+    method_scopes: dict[str, str] = field(default_factory=dict)
+    #: serve: `default_tool_scope`, for tools not in tool_scopes (None: built-in default).
+    default_tool_scope: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAMESPACE.match(self.namespace):
@@ -142,12 +149,24 @@ def load_settings(store: str | None = None, namespace: str | None = None) -> Set
         redis_ca_file=pick(None, "MCPADMIN_REDIS_CA", file.get("redis_ca_file"), None),
         audit_maxlen=_int(pick(None, "MCPADMIN_AUDIT_MAXLEN", file.get("audit_maxlen"), 100_000),
                           "audit_maxlen"),
-        tool_scopes=_tool_scopes(file.get("tool_scopes", {})),
+        tool_scopes=_scope_table(file.get("tool_scopes", {}), "tool_scopes"),
+        method_scopes=_scope_table(file.get("method_scopes", {}), "method_scopes"),
+        default_tool_scope=_default_tool_scope(file.get("default_tool_scope")),
     )
 
 
-def _tool_scopes(table: Any) -> dict[str, str]:
+def _scope_table(table: Any, name: str) -> dict[str, str]:
     if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                               for k, v in table.items()):
-        raise InvalidInput("config [tool_scopes] must map tool names to scope strings")
+        raise InvalidInput(f"config [{name}] must map names to scope strings")
+    for scope in table.values():
+        validate_scope(scope)
     return dict(table)
+
+
+def _default_tool_scope(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("config default_tool_scope must be a scope string")
+    return validate_scope(value)

@@ -43,6 +43,14 @@ def _issued(issued: lifecycle.IssuedKey, fmt: OutputFormat, quiet: bool) -> None
     render.note("Save this key now: it is not stored and will not be shown again.")
 
 
+def _warn_unscoped(scopes: list[str] | None, what: str) -> None:
+    """A key without scopes is allowed (a scope can be granted by rotation into a new key), but
+    never silently: the server refuses it every tool, resource and prompt. Not muted by -q."""
+    if not scopes:
+        render.note(f"warning: {what} no scope: the server lets it only initialize and ping; "
+                    "pass --scope (e.g. --scope tools:read)")
+
+
 def _public(keys: list[ApiKey]) -> list[dict[str, Any]]:
     now = utcnow()
     return [k.to_public(now) for k in keys]
@@ -70,6 +78,7 @@ def create(
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
             scopes=scope or (), expires_at=expires_at, owner=owner, description=description)
+    _warn_unscoped(scope, f"key {issued.key.name!r} has")
     _issued(issued, output, quiet)
 
 
@@ -242,4 +251,5 @@ def import_(
                                          actor=settings.actor, now=utcnow(), scopes=scope or (),
                                          owner=owner)
     render.note(f"imported {len(imported)} key(s); only their hashes are stored", quiet)
+    _warn_unscoped(scope, "the imported keys have")
     render.rows(_public(imported), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)

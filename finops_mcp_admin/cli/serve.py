@@ -8,6 +8,7 @@ import typer
 
 from ..config import load_settings
 from ..errors import InvalidInput
+from ..keys import validate_scope
 from ._options import NamespaceOpt, StoreOpt
 
 
@@ -17,7 +18,7 @@ def _scope_map(values: list[str] | None) -> dict[str, str]:
         tool, sep, scope = value.partition("=")
         if not sep or not tool or not scope:
             raise InvalidInput(f"invalid --tool-scope {value!r}: use TOOL=SCOPE")
-        out[tool] = scope
+        out[tool] = validate_scope(scope)
     return out
 
 
@@ -46,7 +47,12 @@ McpPath = Annotated[str, typer.Option(
 Policy = Annotated[str | None, typer.Option(
     help="Tagging policy JSON file [default: the shipped policy].")]
 ToolScope = Annotated[list[str] | None, typer.Option(help="TOOL=SCOPE needed to call a tool; repeatable.")]
-DefaultScope = Annotated[str, typer.Option(help="Scope for tools without a --tool-scope entry.")]
+DefaultScope = Annotated[str | None, typer.Option(
+    help="Scope for tools without a --tool-scope entry [default: tools:read; under --app such "
+         "tools are refused unless this or default_tool_scope in the config is set].")]
+ResourceUrl = Annotated[str | None, typer.Option(
+    help="Canonical URL of the MCP endpoint in the RFC 9728 metadata [default: from each "
+         "request's Host].")]
 HashesFile = Annotated[str | None, typer.Option(
     help="Static argon2id hashes (PHC or KEYID:PHC per line), re-read on SIGHUP.")]
 NoStore = Annotated[bool, typer.Option(
@@ -63,10 +69,10 @@ def serve(
     redirect_port: RedirectPort = None, trusted_proxy: TrustedProxy = None,
     behind_proxy: BehindProxy = False, production: Production = False, cors_origin: CorsOrigin = None,
     log_file: LogFile = None, log_stdout: LogStdout = True, app: AppRef = None, mcp_path: McpPath = "/mcp",
-    policy: Policy = None, tool_scope: ToolScope = None, default_scope: DefaultScope = "tools:read",
+    policy: Policy = None, tool_scope: ToolScope = None, default_scope: DefaultScope = None,
     hashes_file: HashesFile = None, no_store: NoStore = False, poll_interval: PollInterval = 0.25,
     stale_grace: StaleGrace = 300.0, max_failures: MaxFailures = 10, failure_window: FailureWindow = 60.0,
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    resource_url: ResourceUrl = None, store: StoreOpt = None, namespace: NamespaceOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
 
@@ -83,6 +89,7 @@ def serve(
         cors_origins=cors_origin or [], log_file=log_file, log_stdout=log_stdout, app_ref=app,
         mcp_path=mcp_path if mcp_path.startswith("/") else "/" + mcp_path,
         policy_file=policy, tool_scopes=_scope_map(tool_scope), default_scope=default_scope,
+        resource_url=resource_url,
         hashes_file=hashes_file, use_store=not no_store, poll_interval=poll_interval,
         stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window)
     run(load_settings(store, namespace), opts,

@@ -7,11 +7,14 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
 3. Origin: a request carrying an Origin that is not allowlisted gets 403 `cors_rejected` — not
    merely a response without CORS headers (R20.3). Preflight answers only allowed origins,
    methods and headers.
-4. Bearer key: verification cache, else throttle check, else the store and argon2 in a worker
+4. OAuth discovery (`/.well-known/...`, `/register`) answers without credentials and is never an
+   auth failure: RFC 9728 metadata for the MCP endpoint, 404 for the rest (discovery.py).
+5. Bearer key: verification cache, else throttle check, else the store and argon2 in a worker
    thread. RFC 6750: no credentials → 401 `Bearer realm=...` (no error code, §3.1); bad key →
-   401 `error="invalid_token"`; key without the tool's scope → 403 `error="insufficient_scope"`.
-5. Scope: a `tools/call` body is parsed (duplicate JSON keys refused: no parser differential)
-   and the tool's required scope decided before the app sees the request.
+   401 `error="invalid_token"`; challenges carry `resource_metadata` (MCP 2025-11-25).
+6. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
+   differential) and each method's scope decided before the app sees the request, deny by
+   default: 403 `error="insufficient_scope"` (scopes.py).
 
 The authenticated key becomes `scope["user"]` (an mcp `AuthenticatedUser`), so the SDK binds
 stateful sessions to the key that opened them.
@@ -30,8 +33,9 @@ from ..keys import read_token
 from ._asgi import ASGIApp, BadBody, Receive, Request, Scope, Send, read_body, replay, respond
 from .auth import UNAVAILABLE, KeyVerifier, Principal, bearer_token
 from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_headers
+from .discovery import ResourceMetadata
 from .events import SecurityEventLog
-from .scopes import ScopePolicy, called_tools
+from .scopes import ScopePolicy, jsonrpc_messages
 from .throttle import FailureThrottle
 
 TOUCH_INTERVAL = 60.0
@@ -43,7 +47,8 @@ class SecurityEnvelope:
     def __init__(self, app: ASGIApp, *, verifier: KeyVerifier, events: SecurityEventLog,
                  cors: CorsState, throttle: FailureThrottle | None = None,
                  scopes: ScopePolicy | None = None, realm: str = "mcp", mcp_path: str = "/mcp",
-                 health_path: str = "/health", require_tls: bool = False) -> None:
+                 health_path: str = "/health", require_tls: bool = False,
+                 resource_url: str | None = None) -> None:
         self.app = app
         self.verifier = verifier
         self.events = events
@@ -54,6 +59,7 @@ class SecurityEnvelope:
         self.mcp_path = mcp_path
         self.health_path = health_path
         self.require_tls = require_tls
+        self.discovery = ResourceMetadata(mcp_path, self.scopes.scopes_supported(), resource_url)
         self._last_touch: dict[str, float] = {}
         self._identities: dict[Principal, tuple[Any, Any]] = {}
         # Precomputed: these are on every refused request.
@@ -85,6 +91,9 @@ class SecurityEnvelope:
                 await self._preflight(req, send, origin)
                 return
             send = with_cors_headers(send, origin)
+        if self.discovery.handles(req.path):
+            await self.discovery.answer(req, send)
+            return
 
         token = bearer_token(req.header("authorization"))
         principal = self.verifier.cached(token) if token else None
@@ -119,7 +128,7 @@ class SecurityEnvelope:
         if token is None:
             self.throttle.record(req.client_ip, None)
             self._event("auth_failure", req, "missing_credentials")
-            await self._unauthorized(send, self._challenge)  # RFC 6750 §3.1: no error code
+            await self._unauthorized(req, send, self._challenge)  # RFC 6750 §3.1: no error code
             return None
         result = await anyio.to_thread.run_sync(self.verifier.verify, token, _now(), parsed)
         if result.principal is not None:
@@ -130,28 +139,27 @@ class SecurityEnvelope:
             return None
         self.throttle.record(req.client_ip, result.key_id or key_id)
         self._event("auth_failure", req, result.reason, key_id=result.key_id or key_id)
-        await self._unauthorized(send, self._invalid)
+        await self._unauthorized(req, send, self._invalid)
         return None
 
     async def _check_scope(self, req: Request, receive: Receive, send: Send,
                            principal: Principal) -> Receive | None:
         try:
             body = await read_body(receive)
-            tools = called_tools(body)
+            denial = self.scopes.check(jsonrpc_messages(body), principal.scopes)
         except BadBody as exc:
             self._event("bad_request", req, str(exc)[:100], key_id=principal.key_id)
             await respond(send, 400, {"error": "invalid_request"})
             return None
-        for tool in tools:
-            needed = self.scopes.required(tool)
-            if needed not in principal.scopes:
-                self._event("insufficient_scope", req, f"tool {tool} needs {needed}",
-                            key_id=principal.key_id)
-                await respond(send, 403, {"error": "insufficient_scope", "scope": needed}, [
-                    (b"www-authenticate", (self._challenge + f', error="insufficient_scope", '
-                                           f'scope="{needed}"').encode())])
-                return None
-        return replay(body, receive)
+        if denial is None:
+            return replay(body, receive)
+        self._event("insufficient_scope", req, denial.reason, key_id=principal.key_id)
+        # RFC 6750 §3.1: scope= names what would grant it; nothing would for an unmapped method.
+        challenge = self._challenge + ', error="insufficient_scope"'
+        challenge += f', scope="{denial.scope}"' if denial.scope else ""
+        await respond(send, 403, {"error": "insufficient_scope", "scope": denial.scope}, [
+            (b"www-authenticate", self._with_metadata(req, challenge))])
+        return None
 
     async def _preflight(self, req: Request, send: Send, origin: str) -> None:
         if not preflight_allowed(req):
@@ -160,8 +168,13 @@ class SecurityEnvelope:
             return
         await answer_preflight(send, origin)
 
-    async def _unauthorized(self, send: Send, challenge: str) -> None:
-        await respond(send, 401, {"error": "unauthorized"}, [(b"www-authenticate", challenge.encode())])
+    async def _unauthorized(self, req: Request, send: Send, challenge: str) -> None:
+        await respond(send, 401, {"error": "unauthorized"},
+                      [(b"www-authenticate", self._with_metadata(req, challenge))])
+
+    def _with_metadata(self, req: Request, challenge: str) -> bytes:
+        """A challenge naming the RFC 9728 metadata URL, as MCP 2025-11-25 asks."""
+        return f'{challenge}, resource_metadata="{self.discovery.metadata_url(req)}"'.encode()
 
     def _event(self, event: str, req: Request, reason: str, key_id: str | None = None) -> None:
         self.events.emit(event, reason=reason, client_ip=req.client_ip, method=req.method,

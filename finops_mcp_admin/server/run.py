@@ -27,8 +27,9 @@ from ..store import KeyStore
 from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
 from .cors import CorsState
+from .discovery import check_resource_url
 from .events import SecurityEventLog
-from .scopes import ScopePolicy
+from .scopes import TOOLS_READ, ScopePolicy
 from .throttle import FailureThrottle
 from .transport import RedirectApp, check_cidrs, harden
 from .watcher import StoreWatcher
@@ -52,7 +53,8 @@ class ServeOptions:
     app_ref: str | None = None
     policy_file: str | None = None
     tool_scopes: dict[str, str] = field(default_factory=dict)
-    default_scope: str = "tools:read"
+    default_scope: str | None = None  # None: tools:read, or refused under --app
+    resource_url: str | None = None
     hashes_file: str | None = None
     use_store: bool = True
     realm: str = "mcp"
@@ -168,16 +170,29 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
         from .tools import PolicyHolder, build_mcp_app
 
         inner = build_mcp_app(PolicyHolder(opts.policy_file))
-    scopes = ScopePolicy({**default_tool_scopes(), **settings.tool_scopes, **opts.tool_scopes},
-                         opts.default_scope)
+    scopes = _scope_policy(settings, opts)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(opts.max_failures, opts.failure_window),
                                 scopes=scopes, realm=opts.realm, mcp_path=opts.mcp_path,
-                                require_tls=opts.tls or opts.behind_proxy)
+                                require_tls=opts.tls or opts.behind_proxy,
+                                resource_url=check_resource_url(opts.resource_url)
+                                if opts.resource_url else None)
     if opts.trusted_proxies:
         app = ProxyHeadersMiddleware(app, trusted_hosts=check_cidrs(opts.trusted_proxies))
     watcher = None if store is None else _watcher(store, verifier, cors, flag_origins, opts.poll_interval)
     return Server(app, verifier, watcher, events, cors, opts, store, warnings)
+
+
+def _scope_policy(settings: Settings, opts: ServeOptions) -> ScopePolicy:
+    """Flags over the config file. The built-in tools are all mapped; a wrapped app's tools
+    are refused unless mapped or given a default (`--default-scope`, `default_tool_scope`)."""
+    default = opts.default_scope or settings.default_tool_scope
+    if default is None and not opts.app_ref:
+        default = TOOLS_READ
+    tools = {**settings.tool_scopes, **opts.tool_scopes}
+    if not opts.app_ref:
+        tools = {**default_tool_scopes(), **tools}
+    return ScopePolicy(tools, default, settings.method_scopes)
 
 
 def _watcher(store: KeyStore, verifier: KeyVerifier, cors: CorsState, flag_origins: set[str],

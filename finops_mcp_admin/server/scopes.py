@@ -1,25 +1,114 @@
-"""Which scope a request needs: the per-tool scope policy and the tool names a JSON-RPC body
-calls, read exactly as the MCP SDK will read them (no parser differential)."""
+"""Which scope a request needs: every MCP method mapped to a scope, deny by default, and the
+JSON-RPC messages of a body read exactly as the MCP SDK will read them (no parser differential)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._asgi import BadBody
 
+TOOLS_READ = "tools:read"
+TOOLS_WRITE = "tools:write"
+RESOURCES_READ = "resources:read"
+PROMPTS_READ = "prompts:read"
+LOGGING_WRITE = "logging:write"
+
+#: The scope each client-to-server request needs; None: a valid key is enough. `tools/call`,
+#: `completion/complete` and `subscriptions/listen` depend on their params (ScopePolicy).
+#: A method missing here is refused (a new protocol method is denied until it is mapped).
+METHOD_SCOPES: dict[str, str | None] = {
+    "initialize": None, "ping": None, "server/discover": None,
+    "tools/list": TOOLS_READ,
+    # Tasks (2025-11-25) carry the results of task-augmented tool calls.
+    "tasks/get": TOOLS_READ, "tasks/result": TOOLS_READ, "tasks/list": TOOLS_READ,
+    "tasks/cancel": TOOLS_READ,
+    "resources/list": RESOURCES_READ, "resources/templates/list": RESOURCES_READ,
+    "resources/read": RESOURCES_READ, "resources/subscribe": RESOURCES_READ,
+    "resources/unsubscribe": RESOURCES_READ,
+    "prompts/list": PROMPTS_READ, "prompts/get": PROMPTS_READ,
+    "logging/setLevel": LOGGING_WRITE,  # changes what the session is sent
+}
+_COMPLETION = {"ref/prompt": PROMPTS_READ, "ref/resource": RESOURCES_READ}
+_LISTEN = {"toolsListChanged": TOOLS_READ, "promptsListChanged": PROMPTS_READ,
+           "resourcesListChanged": RESOURCES_READ, "resourceSubscriptions": RESOURCES_READ}
+_PARAM_DEPENDENT = ("tools/call", "completion/complete", "subscriptions/listen")
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why a request is refused: the scope it lacks, or None when no scope would grant it."""
+
+    reason: str
+    scope: str | None
+
 
 @dataclass(frozen=True)
 class ScopePolicy:
-    """Which scope each tool needs: the per-tool map, else the default."""
+    """Which scope each tool and method needs.
 
-    tool_scopes: dict[str, str] = field(default_factory=dict)
-    default_scope: str = "tools:read"
+    default_scope: for tools not in tool_scopes; None refuses them (the default under `--app`,
+    whose tools nobody has reviewed). method_scopes: config additions to METHOD_SCOPES, e.g.
+    a wrapped app's own methods."""
 
-    def required(self, tool: str) -> str:
-        """The scope a call of this tool needs."""
+    tool_scopes: Mapping[str, str] = field(default_factory=dict)
+    default_scope: str | None = TOOLS_READ
+    method_scopes: Mapping[str, str] = field(default_factory=dict)
+
+    def required(self, tool: str) -> str | None:
+        """The scope a call of this tool needs (None: the tool is refused)."""
         return self.tool_scopes.get(tool, self.default_scope)
+
+    def scopes_supported(self) -> list[str]:
+        """Every scope this server checks (RFC 9728 `scopes_supported`)."""
+        scopes = {s for s in METHOD_SCOPES.values() if s} | set(self.tool_scopes.values())
+        scopes |= set(self.method_scopes.values()) | {TOOLS_READ}
+        if self.default_scope:
+            scopes.add(self.default_scope)
+        return sorted(scopes)
+
+    def check(self, messages: list[dict[str, Any]], granted: Collection[str]) -> Denial | None:
+        """The first message (of a batch: any one refuses the whole body) the key may not send."""
+        for message in messages:
+            method = message.get("method")
+            if method is None:  # a response to a server request (sampling, roots, elicitation)
+                continue
+            if method.startswith("notifications/") and "id" not in message:
+                continue  # notifications return nothing and act on the caller's own session
+            what, scopes = self._needs(method, message.get("params"))
+            if scopes is None:
+                return Denial(f"{what} is not in the scope map", None)
+            for scope in scopes:
+                if scope not in granted:
+                    return Denial(f"{what} needs {scope}", scope)
+        return None
+
+    def _needs(self, method: str, params: Any) -> tuple[str, tuple[str, ...] | None]:
+        """(what, scopes all needed); scopes None when nothing grants the method."""
+        params = params if isinstance(params, dict) else {}
+        if method == "tools/call":
+            name = params["name"]  # a str: checked by jsonrpc_messages
+            scope = self.required(name)
+            return f"tool {name[:64]}", None if scope is None else (scope,)
+        what = f"method {method[:64]}"
+        if method in self.method_scopes and method not in _PARAM_DEPENDENT:
+            return what, (self.method_scopes[method],)
+        if method == "completion/complete":
+            ref = params.get("ref")
+            kind = ref.get("type") if isinstance(ref, dict) else None
+            scope = _COMPLETION.get(kind) if isinstance(kind, str) else None
+            return what, None if scope is None else (scope,)
+        if method == "subscriptions/listen":
+            wanted = params.get("notifications")
+            if not isinstance(wanted, dict) or not set(wanted) <= set(_LISTEN):
+                return what, None
+            return what, tuple(sorted({_LISTEN[k] for k, v in wanted.items() if v}))
+        if method not in METHOD_SCOPES:
+            return what, None
+        scope = METHOD_SCOPES[method]
+        return what, () if scope is None else (scope,)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -29,34 +118,49 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def called_tools(body: bytes) -> list[str]:
-    """Names of the tools a JSON-RPC body calls (a message or a batch).
+def _parse(text: str) -> Any:
+    """The JSON value of a body, duplicate keys refused wherever they could decide a scope.
+
+    In UTF-8 without a backslash a JSON key can only be spelt literally, so a key that appears
+    at most once in the text cannot be duplicated in any object: such bodies skip the
+    duplicate-key hook (a Python call per object, 2-3x the parse). Completions and subscriptions
+    (keys "ref", "notifications") always take the strict parse. Unrolled: generator
+    expressions here cost more than the parse of a ping."""
+    try:
+        if ("\\" not in text and text.count('"method"') < 2 and text.count('"params"') < 2
+                and text.count('"name"') < 2 and '"ref"' not in text
+                and '"notifications"' not in text):
+            return json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except ValueError as exc:
+        raise BadBody(str(exc) or "invalid JSON") from None
+
+
+def jsonrpc_messages(body: bytes) -> list[dict[str, Any]]:
+    """The JSON-RPC messages of a body (one message or a batch); BadBody if it is not one.
 
     The body is read exactly as the SDK will read it: `json.loads(bytes)` auto-detects UTF-16
-    and UTF-32, so anything but UTF-8 is refused here — a UTF-16 `tools/call` would otherwise
-    slip past the substring fast path below. Fast path: in UTF-8 without a backslash no JSON
-    string can be escaped, so a body that does not contain the literal `tools/call` calls no
-    tool (the full parse with duplicate-key detection was a third of the envelope's cost on
-    non-tool requests)."""
+    and UTF-32, so anything but UTF-8 is refused here; a method name that is not a string, or a
+    `tools/call` without a tool name, is refused before any scope is decided."""
     if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
         raise BadBody("JSON body must be UTF-8 (RFC 8259)")
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadBody("JSON body must be UTF-8 (RFC 8259)") from None
-    if "\\" not in text and "tools/call" not in text:
-        return []
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
-    except ValueError as exc:
-        raise BadBody(str(exc) or "invalid JSON") from None
-    messages = data if isinstance(data, list) else [data]
-    tools = []
+    data = _parse(text)
+    if isinstance(data, dict):
+        messages = [data]
+    elif isinstance(data, list) and data and all(isinstance(m, dict) for m in data):
+        messages = data
+    else:
+        raise BadBody("not a JSON-RPC message or batch")
     for message in messages:
-        if isinstance(message, dict) and message.get("method") == "tools/call":
+        method = message.get("method")
+        if method is not None and not isinstance(method, str):
+            raise BadBody("JSON-RPC method is not a string")
+        if method == "tools/call":
             params = message.get("params")
-            name = params.get("name") if isinstance(params, dict) else None
-            if not isinstance(name, str):
+            if not isinstance(params, dict) or not isinstance(params.get("name"), str):
                 raise BadBody("tools/call without a tool name")
-            tools.append(name)
-    return tools
+    return messages

@@ -30,11 +30,23 @@ def test_create_prints_key_once_with_documented_fields(cli, backend):
 
 
 def test_create_quiet_prints_only_the_key(cli, backend):
-    r = cli("keys", "create", "quiet-one", "-q")
+    r = cli("keys", "create", "quiet-one", "-q", "--scope", "tools:read")
     assert r.code == 0 and r.stderr == ""
     key = r.stdout.strip()
     assert r.stdout == key + "\n"
     assert verify(cli, key).code == 0
+
+
+def test_create_without_scope_warns_on_stderr_even_when_quiet(cli, backend):
+    for extra in ((), ("-q",), ("-o", "json")):
+        r = cli("keys", "create", f"unscoped{len(extra)}", *extra)
+        assert r.code == 0
+        assert r.stderr.count("warning: key 'unscoped") == 1, r.stderr
+        assert "no scope" in r.stderr and "--scope" in r.stderr
+        key = r.stdout.strip() if extra == ("-q",) else None
+        assert key is None or (key.startswith("mcpk_") and key not in r.stderr)
+    imported = cli("keys", "import", stdin="legacy-one:legacy-secret-value-0123456789\n")
+    assert imported.code == 0 and "warning: the imported keys have no scope" in imported.stderr
 
 
 def test_second_active_key_with_same_name_conflicts_and_changes_nothing(cli, backend):

@@ -58,7 +58,8 @@ def make_envelope(store, tmp_path, origins=("https://ok.example.com",), **kw):
     envelope = SecurityEnvelope(inner, verifier=verifier, events=events,
                                 cors=CorsState(OriginPolicy(frozenset(origins))),
                                 throttle=kw.pop("throttle", FailureThrottle(1_000_000, 60)),
-                                scopes=ScopePolicy({"write_tool": "tools:write"}), **kw)
+                                scopes=kw.pop("scopes", ScopePolicy({"write_tool": "tools:write"})),
+                                **kw)
     return envelope, inner, hasher
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +56,33 @@ def tls_server(certs: Certs, sqlite_env: dict[str, str], tmp_path_factory) -> It
 
 def events_since(server: ServerProcess, count: int) -> list[dict]:
     return server.events()[count:]
+
+
+#: The real npm MCP clients of issue 11 (point 6), at whatever is current: compatibility with
+#: today's clients is the point.
+NPM_CLIENTS = ("mcp-remote@latest", "@modelcontextprotocol/inspector@latest")
+NPM_INSTALL_TIMEOUT = 300
+
+
+@pytest.fixture(scope="session")
+def npm_bin(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """mcp-remote and the MCP Inspector, `npm install`ed once per test session into a temporary
+    prefix (npm's download cache lives in .pytest_cache, so later sessions are fast). Skipped
+    only when node or npm is absent; an install that fails or overruns is a test failure."""
+    npm, node = shutil.which("npm"), shutil.which("node")
+    if not npm or not node:
+        pytest.skip("node and npm are not installed: the real mcp-remote / MCP Inspector tests "
+                    "need them (apt-get install nodejs npm)")
+    prefix = tmp_path_factory.mktemp("npm-clients")
+    env = {**os.environ, "npm_config_cache": str(pytestconfig.cache.mkdir("npm-cache")),
+           "npm_config_update_notifier": "false"}
+    try:
+        # --ignore-scripts: the clients run from their JS entry points; no install hooks needed.
+        r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--ignore-scripts",
+                            "--prefix", str(prefix), *NPM_CLIENTS], env=env, capture_output=True,
+                           text=True, timeout=NPM_INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"npm install {' '.join(NPM_CLIENTS)} took over {NPM_INSTALL_TIMEOUT} s")
+    if r.returncode != 0:
+        pytest.fail(f"npm install {' '.join(NPM_CLIENTS)} failed: {r.stderr[-2000:]}")
+    return prefix / "node_modules" / ".bin"

@@ -18,6 +18,18 @@ def delete_budget(name: str) -> dict:
     return {"deleted": name}
 
 
+@server.resource("budgets://current", mime_type="application/json")
+def current_budgets() -> str:
+    """A resource of the existing server (needs resources:read behind the envelope)."""
+    return '{"budgets": ["ops-confidential-budget"]}'
+
+
+@server.prompt()
+def cost_review(team: str) -> str:
+    """A prompt of the existing server (needs prompts:read behind the envelope)."""
+    return f"Review the cloud costs of team {team}."
+
+
 app = server.streamable_http_app(
     transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 

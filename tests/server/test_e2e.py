@@ -27,6 +27,11 @@ def post(server, certs, key, body=INIT, headers=None):
     return anyio.run(_post, server, certs, key, body, headers)
 
 
+def metadata_url(server):
+    """RFC 9728 §3.1: the well-known URL of the resource `{base}/mcp`, path suffixed."""
+    return f"{server.base}/.well-known/oauth-protected-resource/mcp"
+
+
 def test_valid_key_lists_and_calls_tools(tls_server, certs, sqlite_env):
     key = new_key(sqlite_env, "e2e-reader", "--scope", "tools:read")
 
@@ -52,10 +57,12 @@ def test_missing_credentials_get_a_bare_challenge(tls_server, certs):
     before = len(tls_server.events())
     r = post(tls_server, certs, None)
     assert r.status_code == 401
-    assert r.headers["www-authenticate"] == 'Bearer realm="mcp"'
+    # RFC 6750 §3.1: no error code; MCP 2025-11-25: where the RFC 9728 metadata is.
+    bare = f'Bearer realm="mcp", resource_metadata="{metadata_url(tls_server)}"'
+    assert r.headers["www-authenticate"] == bare
     other_scheme = post(tls_server, certs, None, headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert other_scheme.status_code == 401
-    assert other_scheme.headers["www-authenticate"] == 'Bearer realm="mcp"'
+    assert other_scheme.headers["www-authenticate"] == bare
     (event, _) = events_since(tls_server, before)
     assert event["event"] == "auth_failure" and event["reason"] == "missing_credentials"
     assert event["client_ip"] == "127.0.0.1" and event["path"] == "/mcp"
@@ -84,7 +91,8 @@ def test_wrong_revoked_expired_and_malformed_keys_get_invalid_token(tls_server, 
     for label, key in cases.items():
         r = post(tls_server, certs, key)
         assert r.status_code == 401, label
-        assert r.headers["www-authenticate"] == INVALID, label
+        assert r.headers["www-authenticate"] == (
+            f'{INVALID}, resource_metadata="{metadata_url(tls_server)}"'), label
     reasons = [e["reason"] for e in events_since(tls_server, before)]
     assert reasons == ["wrong_secret", "revoked", "expired", "malformed_token", "unknown_key",
                        "malformed_token"]
@@ -96,8 +104,9 @@ def test_read_only_key_calling_a_write_tool_gets_insufficient_scope(tls_server, 
             "params": {"name": "update_tagging_policy", "arguments": {"new_policy": {"required_tags": []}}}}
     r = post(tls_server, certs, reader, call)
     assert r.status_code == 403
-    assert r.headers["www-authenticate"] == ('Bearer realm="mcp", error="insufficient_scope", '
-                                             'scope="tools:write"')
+    assert r.headers["www-authenticate"] == (
+        'Bearer realm="mcp", error="insufficient_scope", scope="tools:write", '
+        f'resource_metadata="{metadata_url(tls_server)}"')
     assert tls_server.events()[-1]["event"] == "insufficient_scope"
 
     writer = new_key(sqlite_env, "e2e-rw", "--scope", "tools:read", "--scope", "tools:write")
@@ -126,7 +135,7 @@ def test_official_client_sees_the_401_challenge(tls_server, certs):
                 pass
 
     anyio.run(attempt)
-    assert (401, INVALID) in statuses
+    assert (401, f'{INVALID}, resource_metadata="{metadata_url(tls_server)}"') in statuses
 
 
 def test_sessions_are_bound_to_the_key_that_opened_them(tls_server, certs, sqlite_env):

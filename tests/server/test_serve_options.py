@@ -17,7 +17,8 @@ def test_app_option_wraps_an_existing_mcp_server(certs, sqlite_env, tmp_path):
     reader = new_key(sqlite_env, "ext-reader", "--scope", "tools:read")
     server = ServerProcess(["--tls-cert", str(certs.cert_file), "--tls-key", str(certs.key_file),
                             "--app", "tests.server.external_app:app",
-                            "--tool-scope", "delete_budget=budgets:write"],
+                            "--tool-scope", "delete_budget=budgets:write",
+                            "--tool-scope", "cost_report=tools:read"],
                            sqlite_env, tmp_path / "events.jsonl").start()
     try:
         async def use():
