@@ -10,8 +10,13 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
 4. Bearer key: verification cache, else throttle check, else the store and argon2 in a worker
    thread. RFC 6750: no credentials → 401 `Bearer realm=...` (no error code, §3.1); bad key →
    401 `error="invalid_token"`; key without the tool's scope → 403 `error="insufficient_scope"`.
-5. Scope: a `tools/call` body is parsed (duplicate JSON keys refused: no parser differential)
+5. Quotas: the key's request rate (429 + Retry-After, `quota_exceeded` rate) — before any body
+   is read.
+6. Scope: a `tools/call` body is parsed (duplicate JSON keys refused: no parser differential)
    and the tool's required scope decided before the app sees the request.
+7. Sessions (server/sessions.py): a request that would open an MCP session beyond the key's cap
+   gets 429 (`quota_exceeded` max_sessions); every request runs where revocation, expiry or the
+   end of a rotation grace can end it, and session open/close are events.
 
 The authenticated key becomes `scope["user"]` (an mcp `AuthenticatedUser`), so the SDK binds
 stateful sessions to the key that opened them.
@@ -31,7 +36,9 @@ from ._asgi import ASGIApp, BadBody, Receive, Request, Scope, Send, read_body, r
 from .auth import UNAVAILABLE, KeyVerifier, Principal, bearer_token
 from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_headers
 from .events import SecurityEventLog
+from .quotas import RateLimiter
 from .scopes import ScopePolicy, called_tools
+from .sessions import SessionRegistry
 from .throttle import FailureThrottle
 
 TOUCH_INTERVAL = 60.0
@@ -43,7 +50,8 @@ class SecurityEnvelope:
     def __init__(self, app: ASGIApp, *, verifier: KeyVerifier, events: SecurityEventLog,
                  cors: CorsState, throttle: FailureThrottle | None = None,
                  scopes: ScopePolicy | None = None, realm: str = "mcp", mcp_path: str = "/mcp",
-                 health_path: str = "/health", require_tls: bool = False) -> None:
+                 health_path: str = "/health", require_tls: bool = False,
+                 rates: RateLimiter | None = None, sessions: SessionRegistry | None = None) -> None:
         self.app = app
         self.verifier = verifier
         self.events = events
@@ -54,6 +62,8 @@ class SecurityEnvelope:
         self.mcp_path = mcp_path
         self.health_path = health_path
         self.require_tls = require_tls
+        self.rates = rates
+        self.sessions = sessions
         self._last_touch: dict[str, float] = {}
         self._identities: dict[Principal, tuple[Any, Any]] = {}
         # Precomputed: these are on every refused request.
@@ -93,6 +103,12 @@ class SecurityEnvelope:
             if principal is None:
                 return
 
+        if self.rates is not None:
+            wait = self.rates.wait(principal)
+            if wait is not None:
+                await self._over_quota(req, send, principal, "rate", wait)
+                return
+
         if req.method == "POST" and req.path.startswith(self.mcp_path):
             replayed = await self._check_scope(req, receive, send, principal)
             if replayed is None:
@@ -101,7 +117,10 @@ class SecurityEnvelope:
 
         scope["user"], scope["auth"] = self._identity(principal)
         self._maybe_touch(principal.key_id)
-        await self.app(scope, receive, send)
+        if self.sessions is None:
+            await self.app(scope, receive, send)
+        elif not await self.sessions.serve(req, principal, scope, receive, send, self.app):
+            await self._over_quota(req, send, principal, "max_sessions", 5)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -159,6 +178,12 @@ class SecurityEnvelope:
             await respond(send, 403, {"error": "preflight_refused"})
             return
         await answer_preflight(send, origin)
+
+    async def _over_quota(self, req: Request, send: Send, principal: Principal, reason: str,
+                          wait: int) -> None:
+        self._event("quota_exceeded", req, reason, key_id=principal.key_id)
+        await respond(send, 429, {"error": "too_many_requests", "quota": reason},
+                      [(b"retry-after", str(wait).encode())])
 
     async def _unauthorized(self, send: Send, challenge: str) -> None:
         await respond(send, 401, {"error": "unauthorized"}, [(b"www-authenticate", challenge.encode())])
