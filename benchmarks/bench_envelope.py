@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import machine  # noqa: E402
-from _servers import free_port, start, wait_port  # noqa: E402
+from _common import machine
+from _servers import free_port, start, wait_port
 
-from finops_mcp_admin import lifecycle  # noqa: E402
-from finops_mcp_admin.durations import utcnow  # noqa: E402
-from finops_mcp_admin.keys import KeyHasher  # noqa: E402
-from finops_mcp_admin.store.sqlite import SqliteStore  # noqa: E402
+from finops_mcp_admin import lifecycle
+from finops_mcp_admin.durations import utcnow
+from finops_mcp_admin.keys import KeyHasher
+from finops_mcp_admin.store.sqlite import SqliteStore
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 CALL = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
