@@ -20,7 +20,7 @@ _mcpadmin_words() {
         'cors check') words='' ;;
         'cors list') words='' ;;
         'cors remove') words='' ;;
-        'keys') words='create hash import list revoke rotate show verify' ;;
+        'keys') words='create hash import list revoke rotate show update verify' ;;
         'keys create') words='' ;;
         'keys hash') words='' ;;
         'keys import') words='' ;;
@@ -28,6 +28,7 @@ _mcpadmin_words() {
         'keys revoke') words='' ;;
         'keys rotate') words='' ;;
         'keys show') words='' ;;
+        'keys update') words='' ;;
         'keys verify') words='' ;;
         'serve') words='' ;;
         'stack') words='deploy outputs status template validate' ;;
@@ -55,15 +56,16 @@ _mcpadmin_words() {
         'cors list') words='--store --namespace --output -o --quiet -q --help' ;;
         'cors remove') words='--store --namespace --quiet -q --help' ;;
         'keys') words='--help' ;;
-        'keys create') words='--scope -s --expires --owner --description --store --namespace --output -o --quiet -q --help' ;;
+        'keys create') words='--scope -s --expires --owner --description --rate --max-sessions --store --namespace --output -o --quiet -q --help' ;;
         'keys hash') words='--check --help' ;;
         'keys import') words='--format --name-prefix --scope -s --owner --store --namespace --output -o --quiet -q --help' ;;
         'keys list') words='--all -a --owner --status --expiring-within --unused-for --store --namespace --output -o --quiet -q --help' ;;
         'keys revoke') words='--reason --all --owner --yes -y --store --namespace --output -o --quiet -q --help' ;;
         'keys rotate') words='--grace --store --namespace --output -o --quiet -q --help' ;;
         'keys show') words='--store --namespace --output -o --help' ;;
+        'keys update') words='--rate --max-sessions --store --namespace --output -o --help' ;;
         'keys verify') words='--store --namespace --output -o --quiet -q --help' ;;
-        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --store --namespace --help' ;;
+        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --store --namespace --help' ;;
         'stack') words='--help' ;;
         'stack deploy') words='--template -t --param -p --yes -y --no-execute --no-no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'stack outputs') words='--region --profile --endpoint-url --output -o --quiet -q --help' ;;
@@ -137,6 +139,8 @@ _mcpadmin_words() {
         'keys create|--expires') words='' ;;
         'keys create|--owner') words='' ;;
         'keys create|--description') words='' ;;
+        'keys create|--rate') words='' ;;
+        'keys create|--max-sessions') words='' ;;
         'keys create|--store') words='' ;;
         'keys create|--namespace') words='' ;;
         'keys create|--output') words='table json csv' ;;
@@ -174,6 +178,12 @@ _mcpadmin_words() {
         'keys show|--namespace') words='' ;;
         'keys show|--output') words='table json csv' ;;
         'keys show|-o') words='table json csv' ;;
+        'keys update|--rate') words='' ;;
+        'keys update|--max-sessions') words='' ;;
+        'keys update|--store') words='' ;;
+        'keys update|--namespace') words='' ;;
+        'keys update|--output') words='table json csv' ;;
+        'keys update|-o') words='table json csv' ;;
         'keys verify|--store') words='' ;;
         'keys verify|--namespace') words='' ;;
         'keys verify|--output') words='table json csv' ;;
@@ -197,6 +207,9 @@ _mcpadmin_words() {
         'serve|--max-failures') words='' ;;
         'serve|--failure-window') words='' ;;
         'serve|--resource-url') words='' ;;
+        'serve|--max-sessions-per-key') words='' ;;
+        'serve|--rate-per-key') words='' ;;
+        'serve|--session-idle-timeout') words='' ;;
         'serve|--store') words='' ;;
         'serve|--namespace') words='' ;;
         'stack deploy|--template') words='' ;;

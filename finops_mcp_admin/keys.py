@@ -297,6 +297,8 @@ class ApiKey:
     revoked_reason: str | None = None
     last_used_at: datetime | None = None
     legacy: bool = False
+    rate: str | None = None  # e.g. "600/min" (quotas.parse_rate); None: the server default
+    max_sessions: int | None = None  # open MCP sessions; None: the server default
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def status(self, now: datetime) -> str:
@@ -332,7 +334,8 @@ class ApiKey:
             "expires_at": iso(self.expires_at), "rotated_from": self.rotated_from,
             "rotated_to": self.rotated_to, "revoked_at": iso(self.revoked_at),
             "revoked_reason": self.revoked_reason, "last_used_at": iso(self.last_used_at),
-            "legacy": self.legacy, **self.extra,
+            "legacy": self.legacy, "rate": self.rate, "max_sessions": self.max_sessions,
+            **self.extra,
         }
 
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .errors import Conflict, InvalidInput, MalformedKey, NotFound
 from .keys import (
@@ -29,6 +30,7 @@ from .keys import (
     validate_scope,
     validate_text,
 )
+from .quotas import canonical_rate, check_max_sessions
 from .store import KeyStore, StoredKey, Transaction
 
 #: A stray multi-megabyte "key" on stdin is input error, not something to hash.
@@ -90,12 +92,14 @@ def _ensure_id_free(tx: Transaction, key_id: str) -> None:
 
 def create_key(store: KeyStore, hasher: KeyHasher, *, name: str, actor: str, now: datetime,
                scopes: Sequence[str] = (), expires_at: datetime | None = None,
-               owner: str | None = None, description: str | None = None) -> IssuedKey:
+               owner: str | None = None, description: str | None = None,
+               rate: str | None = None, max_sessions: int | None = None) -> IssuedKey:
     """Issue a new key. Conflict if an active key already has this name."""
     record = ApiKey(
         id="", name=validate_name(name), created_at=now, created_by=actor,
         scopes=_check_scopes(scopes), owner=validate_text(owner, "owner", 128),
         description=validate_text(description, "description", 512), expires_at=expires_at,
+        rate=canonical_rate(rate), max_sessions=check_max_sessions(max_sessions),
     )
     key_id, token = generate_token()
     record = record.with_changes(id=key_id)
@@ -107,7 +111,8 @@ def create_key(store: KeyStore, hasher: KeyHasher, *, name: str, actor: str, now
         tx.put(record, key_hash)
         tx.set_current(record.name, key_id)
         tx.audit("create", key_id, record.name, actor=actor, scopes=list(record.scopes),
-                 expires_at=record.to_stored()["expires_at"])
+                 expires_at=record.to_stored()["expires_at"], rate=record.rate,
+                 max_sessions=record.max_sessions)
 
     store.transaction(run)
     return IssuedKey(record, token)
@@ -136,7 +141,7 @@ def rotate_key(store: KeyStore, hasher: KeyHasher, ref: str, *, grace: timedelta
         new = ApiKey(
             id=key_id, name=old.name, created_at=now, created_by=actor, scopes=old.scopes,
             owner=old.owner, description=old.description, rotated_from=old.id,
-            expires_at=_rotated_expiry(old, now),
+            expires_at=_rotated_expiry(old, now), rate=old.rate, max_sessions=old.max_sessions,
         )
         updated_old = old.with_changes(rotated_to=key_id, expires_at=old_expiry)
         tx.put(updated_old)
@@ -155,6 +160,37 @@ def _rotated_expiry(old: ApiKey, now: datetime) -> datetime | None:
     if old.expires_at is None:
         return None
     return now + (old.expires_at - old.created_at)
+
+
+#: `update_key` leaves a quota alone when given this (None means "clear: the server default").
+UNCHANGED: Any = object()
+
+
+def update_key(store: KeyStore, ref: str, *, actor: str, now: datetime, rate: str | None = UNCHANGED,
+               max_sessions: int | None = UNCHANGED) -> ApiKey:
+    """Change a key's quotas (None clears one: the server default applies). Audited as
+    "update" with the old and new values; a revoked or expired key cannot be updated."""
+    changes: dict[str, Any] = {}
+    if rate is not UNCHANGED:
+        changes["rate"] = canonical_rate(rate)
+    if max_sessions is not UNCHANGED:
+        changes["max_sessions"] = check_max_sessions(max_sessions)
+    if not changes:
+        raise InvalidInput("nothing to update: give --rate and/or --max-sessions")
+
+    def run(tx: Transaction) -> ApiKey:
+        key = resolve(tx, ref).key
+        if not key.is_valid(now):
+            raise Conflict(f"key {key.id} is {key.status(now)}; there is nothing to update")
+        before = {name: getattr(key, name) for name in changes}
+        if before == changes:
+            return key
+        updated = key.with_changes(**changes)
+        tx.put(updated)
+        tx.audit("update", key.id, key.name, actor=actor, before=before, after=changes)
+        return updated
+
+    return store.transaction(run)
 
 
 def _revoke(tx: Transaction, key: ApiKey, reason: str | None, now: datetime) -> ApiKey:

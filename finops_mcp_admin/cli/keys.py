@@ -1,4 +1,4 @@
-"""`mcpadmin keys ...`: create, list, show, hash, verify, rotate, revoke, import."""
+"""`mcpadmin keys ...`: create, list, show, hash, verify, rotate, revoke, update, import."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ..durations import iso, parse_duration, parse_future, utcnow
 from ..errors import CheckFailed, InvalidInput
 from ..key_import import ImportFormat, parse_import
 from ..keys import STATUSES, ApiKey
+from ..quotas import CLEAR, parse_max_sessions
 from . import _render as render
 from ._options import NamespaceOpt, OutputOpt, QuietOpt, StoreOpt
 from ._render import OutputFormat
@@ -22,13 +23,17 @@ app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke AP
 
 LIST_COLUMNS = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("scopes", "SCOPES"),
                 ("status", "STATUS"), ("created_at", "CREATED"), ("expires_at", "EXPIRES"),
-                ("last_used_at", "LAST USED")]
+                ("last_used_at", "LAST USED"), ("rate", "RATE"), ("max_sessions", "MAX SESSIONS")]
 
 RefArg = Annotated[str, typer.Argument(
     metavar="ID|NAME", help="Key id, or name (the newest key of that name).")]
 ScopeOpt = Annotated[list[str] | None, typer.Option(
     "--scope", "-s", help="Scope granted, e.g. tools:read (repeatable).")]
 OwnerOpt = Annotated[str | None, typer.Option("--owner", help="Team or person responsible for the key.")]
+RateOpt = Annotated[str | None, typer.Option(
+    "--rate", metavar="N/min", help="Request rate of this key (N/s, N/min or N/h) [default: the server's].")]
+MaxSessionsOpt = Annotated[str | None, typer.Option(
+    "--max-sessions", metavar="N", help="Open MCP sessions this key may hold [default: the server's].")]
 
 
 def _issued(issued: lifecycle.IssuedKey, fmt: OutputFormat, quiet: bool) -> None:
@@ -64,6 +69,7 @@ def create(
         help="Lifetime (90d, 24h) or ISO date; default never.")] = None,
     owner: OwnerOpt = None,
     description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
+    rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -77,7 +83,8 @@ def create(
     with command_store(store, namespace) as (s, settings):
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
-            scopes=scope or (), expires_at=expires_at, owner=owner, description=description)
+            scopes=scope or (), expires_at=expires_at, owner=owner, description=description,
+            rate=rate, max_sessions=None if max_sessions is None else parse_max_sessions(max_sessions))
     _warn_unscoped(scope, f"key {issued.key.name!r} has")
     _issued(issued, output, quiet)
 
@@ -217,6 +224,27 @@ def revoke(
     render.note(f"revoked {len(revoked)} key(s)" if revoked else "nothing to revoke: "
                 "no valid key matched", quiet)
     render.rows(_public(revoked), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
+
+
+@app.command()
+def update(
+    ref: RefArg, rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Change a key's quotas; `none` returns one to the server default (audited as "update").
+
+    \b
+    Example: mcpadmin keys update ci-pipeline --rate 600/min --max-sessions 8
+    """
+    changes: dict[str, Any] = {}
+    if rate is not None:
+        changes["rate"] = None if rate.strip().lower() in CLEAR else rate
+    if max_sessions is not None:
+        changes["max_sessions"] = (None if max_sessions.strip().lower() in CLEAR
+                                   else parse_max_sessions(max_sessions))
+    with command_store(store, namespace) as (s, settings):
+        key = lifecycle.update_key(s, ref, actor=settings.actor, now=utcnow(), **changes)
+    render.record(key.to_public(utcnow()), output)
 
 
 def _confirm_bulk(count: int, owner: str | None, yes: bool) -> None:

@@ -62,6 +62,15 @@ StaleGrace = Annotated[float, typer.Option(
     help="Seconds cached keys stay valid while the store is unreachable.")]
 MaxFailures = Annotated[int, typer.Option(help="Failed attempts per client IP or key id before 429.")]
 FailureWindow = Annotated[float, typer.Option(help="Window for --max-failures, seconds.")]
+MaxSessions = Annotated[int, typer.Option(
+    envvar="MCPADMIN_MAX_SESSIONS_PER_KEY",
+    help="Open MCP sessions per key, for keys without their own --max-sessions.")]
+RatePerKey = Annotated[str | None, typer.Option(
+    envvar="MCPADMIN_RATE_PER_KEY", metavar="N/min",
+    help="Requests per key (N/s, N/min, N/h) for keys without their own --rate [default: none].")]
+SessionIdle = Annotated[float, typer.Option(
+    envvar="MCPADMIN_SESSION_IDLE_TIMEOUT",
+    help="Seconds a session may have no request in flight before the server ends it.")]
 
 
 def serve(
@@ -72,7 +81,9 @@ def serve(
     policy: Policy = None, tool_scope: ToolScope = None, default_scope: DefaultScope = None,
     hashes_file: HashesFile = None, no_store: NoStore = False, poll_interval: PollInterval = 0.25,
     stale_grace: StaleGrace = 300.0, max_failures: MaxFailures = 10, failure_window: FailureWindow = 60.0,
-    resource_url: ResourceUrl = None, store: StoreOpt = None, namespace: NamespaceOpt = None,
+    resource_url: ResourceUrl = None, max_sessions_per_key: MaxSessions = 64,
+    rate_per_key: RatePerKey = None, session_idle_timeout: SessionIdle = 1800.0,
+    store: StoreOpt = None, namespace: NamespaceOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
 
@@ -91,6 +102,8 @@ def serve(
         policy_file=policy, tool_scopes=_scope_map(tool_scope), default_scope=default_scope,
         resource_url=resource_url,
         hashes_file=hashes_file, use_store=not no_store, poll_interval=poll_interval,
-        stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window)
+        stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window,
+        max_sessions_per_key=max_sessions_per_key, rate_per_key=rate_per_key,
+        session_idle_timeout=session_idle_timeout)
     run(load_settings(store, namespace), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

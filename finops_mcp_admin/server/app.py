@@ -12,9 +12,14 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
 5. Bearer key: verification cache, else throttle check, else the store and argon2 in a worker
    thread. RFC 6750: no credentials → 401 `Bearer realm=...` (no error code, §3.1); bad key →
    401 `error="invalid_token"`; challenges carry `resource_metadata` (MCP 2025-11-25).
-6. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
+6. Quotas: the key's request rate (429 + Retry-After, `quota_exceeded` rate) — before any body
+   is read.
+7. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
    differential) and each method's scope decided before the app sees the request, deny by
    default: 403 `error="insufficient_scope"` (scopes.py).
+8. Sessions (server/sessions.py): a request that would open an MCP session beyond the key's cap
+   gets 429 (`quota_exceeded` max_sessions); every request runs where revocation, expiry or the
+   end of a rotation grace can end it, and session open/close are events.
 
 The authenticated key becomes `scope["user"]` (an mcp `AuthenticatedUser`), so the SDK binds
 stateful sessions to the key that opened them.
@@ -35,7 +40,9 @@ from .auth import UNAVAILABLE, KeyVerifier, Principal, bearer_token
 from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_headers
 from .discovery import ResourceMetadata
 from .events import SecurityEventLog
+from .quotas import RateLimiter
 from .scopes import ScopePolicy, jsonrpc_messages
+from .sessions import SessionRegistry
 from .throttle import FailureThrottle
 
 TOUCH_INTERVAL = 60.0
@@ -48,7 +55,8 @@ class SecurityEnvelope:
                  cors: CorsState, throttle: FailureThrottle | None = None,
                  scopes: ScopePolicy | None = None, realm: str = "mcp", mcp_path: str = "/mcp",
                  health_path: str = "/health", require_tls: bool = False,
-                 resource_url: str | None = None) -> None:
+                 resource_url: str | None = None, rates: RateLimiter | None = None,
+                 sessions: SessionRegistry | None = None) -> None:
         self.app = app
         self.verifier = verifier
         self.events = events
@@ -60,6 +68,8 @@ class SecurityEnvelope:
         self.health_path = health_path
         self.require_tls = require_tls
         self.discovery = ResourceMetadata(mcp_path, self.scopes.scopes_supported(), resource_url)
+        self.rates = rates
+        self.sessions = sessions
         self._last_touch: dict[str, float] = {}
         self._identities: dict[Principal, tuple[Any, Any]] = {}
         # Precomputed: these are on every refused request.
@@ -102,6 +112,12 @@ class SecurityEnvelope:
             if principal is None:
                 return
 
+        if self.rates is not None:
+            wait = self.rates.wait(principal)
+            if wait is not None:
+                await self._over_quota(req, send, principal, "rate", wait)
+                return
+
         if req.method == "POST" and req.path.startswith(self.mcp_path):
             replayed = await self._check_scope(req, receive, send, principal)
             if replayed is None:
@@ -110,7 +126,10 @@ class SecurityEnvelope:
 
         scope["user"], scope["auth"] = self._identity(principal)
         self._maybe_touch(principal.key_id)
-        await self.app(scope, receive, send)
+        if self.sessions is None:
+            await self.app(scope, receive, send)
+        elif not await self.sessions.serve(req, principal, scope, receive, send, self.app):
+            await self._over_quota(req, send, principal, "max_sessions", 5)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -167,6 +186,12 @@ class SecurityEnvelope:
             await respond(send, 403, {"error": "preflight_refused"})
             return
         await answer_preflight(send, origin)
+
+    async def _over_quota(self, req: Request, send: Send, principal: Principal, reason: str,
+                          wait: int) -> None:
+        self._event("quota_exceeded", req, reason, key_id=principal.key_id)
+        await respond(send, 429, {"error": "too_many_requests", "quota": reason},
+                      [(b"retry-after", str(wait).encode())])
 
     async def _unauthorized(self, req: Request, send: Send, challenge: str) -> None:
         await respond(send, 401, {"error": "unauthorized"},

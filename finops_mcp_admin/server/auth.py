@@ -45,6 +45,8 @@ class Principal:
     name: str
     scopes: tuple[str, ...]
     expires_at: datetime | None = None  # checked on every cache hit
+    rate: str | None = None  # the key's own quotas (None: the server's defaults)
+    max_sessions: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,8 @@ class KeyVerifier:
         key = outcome.key
         if not outcome.valid or key is None:
             return AuthResult(None, outcome.reason, outcome.key_id)
-        return AuthResult(Principal(key.id, key.name, key.scopes, key.expires_at), "valid", key.id)
+        return AuthResult(Principal(key.id, key.name, key.scopes, key.expires_at, key.rate,
+                                    key.max_sessions), "valid", key.id)
 
     def _verify_static(self, token: str, key_id: str | None) -> AuthResult | None:
         secret = Secret(token)

@@ -23,13 +23,16 @@ from ..config import Settings, env_flag
 from ..cors import effective_policy, normalize_all
 from ..errors import InvalidInput
 from ..keys import KeyHasher
+from ..quotas import check_max_sessions, parse_rate
 from ..store import KeyStore
 from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
 from .cors import CorsState
 from .discovery import check_resource_url
 from .events import SecurityEventLog
+from .quotas import RateLimiter
 from .scopes import TOOLS_READ, ScopePolicy
+from .sessions import DEFAULT_IDLE_TIMEOUT, SessionRegistry
 from .throttle import FailureThrottle
 from .transport import RedirectApp, check_cidrs, harden
 from .watcher import StoreWatcher
@@ -63,6 +66,9 @@ class ServeOptions:
     stale_grace: float = 300.0
     max_failures: int = 10
     failure_window: float = 60.0
+    max_sessions_per_key: int = 64
+    rate_per_key: str | None = None
+    session_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -102,6 +108,7 @@ class Server:
     store: KeyStore | None
 
     warnings: list[str] = field(default_factory=list)
+    sessions: SessionRegistry | None = None
 
     def reload(self) -> None:
         """SIGHUP: reopen the event log (logrotate) and re-read the static hashes."""
@@ -171,16 +178,29 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
 
         inner = build_mcp_app(PolicyHolder(opts.policy_file))
     scopes = _scope_policy(settings, opts)
+    sessions = _sessions(opts, events, verifier)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(opts.max_failures, opts.failure_window),
                                 scopes=scopes, realm=opts.realm, mcp_path=opts.mcp_path,
-                                require_tls=opts.tls or opts.behind_proxy,
+                                require_tls=opts.tls or opts.behind_proxy, sessions=sessions,
                                 resource_url=check_resource_url(opts.resource_url)
-                                if opts.resource_url else None)
+                                if opts.resource_url else None,
+                                rates=RateLimiter(parse_rate(opts.rate_per_key) if opts.rate_per_key
+                                                  else None))
     if opts.trusted_proxies:
         app = ProxyHeadersMiddleware(app, trusted_hosts=check_cidrs(opts.trusted_proxies))
-    watcher = None if store is None else _watcher(store, verifier, cors, flag_origins, opts.poll_interval)
-    return Server(app, verifier, watcher, events, cors, opts, store, warnings)
+    watcher = None if store is None else _watcher(store, verifier, cors, flag_origins, opts.poll_interval,
+                                                  sessions)
+    return Server(app, verifier, watcher, events, cors, opts, store, warnings, sessions)
+
+
+def _sessions(opts: ServeOptions, events: SecurityEventLog, verifier: KeyVerifier) -> SessionRegistry:
+    check_max_sessions(opts.max_sessions_per_key)
+    if not opts.session_idle_timeout > 0:
+        raise InvalidInput("--session-idle-timeout must be a positive number of seconds")
+    return SessionRegistry(events, verifier, max_sessions=opts.max_sessions_per_key,
+                           idle_timeout=opts.session_idle_timeout,
+                           challenge=f'Bearer realm="{opts.realm.replace(chr(34), "")}"')
 
 
 def _scope_policy(settings: Settings, opts: ServeOptions) -> ScopePolicy:
@@ -196,10 +216,12 @@ def _scope_policy(settings: Settings, opts: ServeOptions) -> ScopePolicy:
 
 
 def _watcher(store: KeyStore, verifier: KeyVerifier, cors: CorsState, flag_origins: set[str],
-             poll_interval: float) -> StoreWatcher:
-    """On every store change: drop the verification cache and reload the CORS allowlist."""
+             poll_interval: float, sessions: SessionRegistry) -> StoreWatcher:
+    """On every store change: drop the verification cache, have open sessions re-checked and
+    reload the CORS allowlist."""
     def on_change(_version: int) -> None:
         verifier.invalidate()
+        sessions.store_changed()
         with verifier.store_lock:
             stored = store.cors_origins()
         cors.policy = effective_policy(stored, flag_origins)
@@ -268,6 +290,8 @@ def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] 
     finally:
         if server.watcher is not None:
             server.watcher.stop()
+        if server.sessions is not None:
+            server.sessions.close()
         server.events.close()
         if server.store is not None:
             server.store.close()

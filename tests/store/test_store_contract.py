@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 import trustme
@@ -173,3 +174,75 @@ def test_rediss_checks_the_hostname(tls_redis):
     # Same server, same CA, but the certificate names only "localhost".
     with pytest.raises(BackendUnavailable, match=r"(?i)hostname|certificate|match"):
         RedisStore(f"rediss://127.0.0.1:{port}/0", ca_file=ca_file)
+
+
+def test_quotas_survive_a_round_trip_and_an_audited_update(store):
+    issued = _create(store, "quota", rate="600/MIN", max_sessions=8)
+    assert (issued.key.rate, issued.key.max_sessions) == ("600/min", 8)  # canonical form
+    stored = store.get(issued.key.id).key
+    assert (stored.rate, stored.max_sessions) == ("600/min", 8)
+    assert [(k.rate, k.max_sessions) for k in store.list_keys()] == [("600/min", 8)]
+    version = store.version()
+    updated = lifecycle.update_key(store, "quota", actor="admin", now=utcnow(), rate="10/s",
+                                   max_sessions=None)
+    assert (updated.rate, updated.max_sessions) == ("10/s", None)
+    assert (store.get(issued.key.id).key.rate, store.get(issued.key.id).key.max_sessions) == ("10/s", None)
+    assert store.version() == version + 1
+    (event,) = [e for e in store.audit_events() if e.action == "update"]
+    assert event.actor == "admin" and event.key_id == issued.key.id
+    assert event.detail == {"before": {"rate": "600/min", "max_sessions": 8},
+                            "after": {"rate": "10/s", "max_sessions": None}}
+    rotated = lifecycle.rotate_key(store, KeyHasher(FAST), "quota", grace=timedelta(0), actor="t",
+                                   now=utcnow())[1].key
+    assert store.get(rotated.id).key.rate == "10/s"  # a rotated key keeps its quotas
+
+
+@pytest.mark.parametrize("change", [{"rate": "0/min"}, {"rate": "fast"}, {"max_sessions": 0}, {}])
+def test_invalid_quota_updates_change_nothing(store, change):
+    issued = _create(store, "quota-bad")
+    version = store.version()
+    with pytest.raises(InvalidInput):
+        lifecycle.update_key(store, "quota-bad", actor="t", now=utcnow(), **change)
+    assert store.version() == version and store.get(issued.key.id).key.rate is None
+
+
+def test_revoked_key_cannot_be_updated(store):
+    issued = _create(store, "quota-gone")
+    lifecycle.revoke_key(store, issued.key.id, reason=None, now=utcnow())
+    with pytest.raises(Conflict):
+        lifecycle.update_key(store, issued.key.id, actor="t", now=utcnow(), rate="1/s")
+
+
+def test_a_sqlite_store_written_before_quotas_still_opens_and_takes_them(tmp_path):
+    """Records live as JSON in `api_keys.record`: a database (and records) from before the quota
+    fields opens unchanged, reads 'no quota of its own', and accepts an update."""
+    import sqlite3
+
+    from finops_mcp_admin.store.sqlite import SqliteStore
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, record TEXT NOT NULL,
+            key_hash TEXT NOT NULL, last_used_at TEXT, legacy_bucket INTEGER);
+        CREATE TABLE names (name TEXT PRIMARY KEY, key_id TEXT NOT NULL);
+        CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+        CREATE TABLE cors_origins (origin TEXT PRIMARY KEY);
+        CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL,
+            actor TEXT NOT NULL, action TEXT NOT NULL, key_id TEXT, name TEXT, detail TEXT NOT NULL);
+        INSERT INTO meta VALUES ('version', '3'), ('schema', '1');
+        INSERT INTO names VALUES ('old', 'AAAAAAAAAAAA');
+    """)
+    old_record = {"id": "AAAAAAAAAAAA", "name": "old", "created_at": "2026-01-01T00:00:00Z",
+                  "created_by": "t", "scopes": ["tools:read"], "owner": None, "description": None,
+                  "state": "active", "expires_at": None, "rotated_from": None, "rotated_to": None,
+                  "revoked_at": None, "revoked_reason": None, "last_used_at": None, "legacy": False}
+    db.execute("INSERT INTO api_keys(id, name, record, key_hash) VALUES (?,?,?,?)",
+               ("AAAAAAAAAAAA", "old", json.dumps(old_record), "$argon2id$v=19$m=1024,t=1,p=1$x$y"))
+    db.commit()
+    db.close()
+    with SqliteStore(f"sqlite:///{path}") as store:
+        key = store.get("AAAAAAAAAAAA").key
+        assert (key.rate, key.max_sessions, key.extra) == (None, None, {})
+        lifecycle.update_key(store, "old", actor="t", now=utcnow(), max_sessions=2)
+        assert store.get("AAAAAAAAAAAA").key.max_sessions == 2 and store.version() == 4
