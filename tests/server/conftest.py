@@ -74,7 +74,10 @@ def npm_bin(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Confi
         pytest.skip("node and npm are not installed: the real mcp-remote / MCP Inspector tests "
                     "need them (apt-get install nodejs npm)")
     prefix = tmp_path_factory.mktemp("npm-clients")
-    env = {**os.environ, "npm_config_cache": str(pytestconfig.cache.mkdir("npm-cache")),
+    # With the cache plugin off (-p no:cacheprovider), npm's own default cache is used.
+    cache = getattr(pytestconfig, "cache", None)
+    cache_dir = {"npm_config_cache": str(cache.mkdir("npm-cache"))} if cache is not None else {}
+    env = {**os.environ, **cache_dir,
            "npm_config_update_notifier": "false"}
     try:
         # --ignore-scripts: the clients run from their JS entry points; no install hooks needed.
