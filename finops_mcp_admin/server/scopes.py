@@ -4,6 +4,7 @@ calls, read exactly as the MCP SDK will read them (no parser differential)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,29 @@ class ScopePolicy:
     def required(self, tool: str) -> str:
         """The scope a call of this tool needs."""
         return self.tool_scopes.get(tool, self.default_scope)
+
+
+#: Deepest JSON nesting accepted. json.loads recurses per level: a 200k-deep body raised
+#: RecursionError (a 500); MCP messages nest a handful of levels, tool arguments a few more.
+MAX_NESTING = 128
+# A JSON string (escapes included) or one bracket: brackets inside strings do not nest.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def check_nesting(text: str, limit: int = MAX_NESTING) -> None:
+    """BadBody when the JSON text nests deeper than `limit`, before any recursive parser sees it.
+    Counting brackets is enough for almost every body, so the scan runs only past that."""
+    if text.count("[") + text.count("{") <= limit:
+        return
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                raise BadBody(f"JSON nested deeper than {limit} levels")
+        elif char in "]}":
+            depth -= 1
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -44,6 +68,7 @@ def called_tools(body: bytes) -> list[str]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadBody("JSON body must be UTF-8 (RFC 8259)") from None
+    check_nesting(text)  # before the fast path: the SDK's parser must not see it either
     if "\\" not in text and "tools/call" not in text:
         return []
     try:
