@@ -56,6 +56,10 @@ StaleGrace = Annotated[float, typer.Option(
     help="Seconds cached keys stay valid while the store is unreachable.")]
 MaxFailures = Annotated[int, typer.Option(help="Failed attempts per client IP or key id before 429.")]
 FailureWindow = Annotated[float, typer.Option(help="Window for --max-failures, seconds.")]
+HeaderTimeout = Annotated[float, typer.Option(
+    help="Seconds a client has to send a complete request head (slow-header clients are dropped).")]
+HandshakeTimeout = Annotated[float, typer.Option(help="Seconds a client has to complete the TLS handshake.")]
+MaxConnections = Annotated[int, typer.Option(help="Open connections per listener; more get 503.")]
 
 
 def serve(
@@ -66,6 +70,8 @@ def serve(
     policy: Policy = None, tool_scope: ToolScope = None, default_scope: DefaultScope = "tools:read",
     hashes_file: HashesFile = None, no_store: NoStore = False, poll_interval: PollInterval = 0.25,
     stale_grace: StaleGrace = 300.0, max_failures: MaxFailures = 10, failure_window: FailureWindow = 60.0,
+    header_timeout: HeaderTimeout = 10.0, handshake_timeout: HandshakeTimeout = 10.0,
+    max_connections: MaxConnections = 1000,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
@@ -84,6 +90,7 @@ def serve(
         mcp_path=mcp_path if mcp_path.startswith("/") else "/" + mcp_path,
         policy_file=policy, tool_scopes=_scope_map(tool_scope), default_scope=default_scope,
         hashes_file=hashes_file, use_store=not no_store, poll_interval=poll_interval,
-        stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window)
+        stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window,
+        header_timeout=header_timeout, handshake_timeout=handshake_timeout, max_connections=max_connections)
     run(load_settings(store, namespace), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))
