@@ -47,7 +47,7 @@ _mcpadmin_words() {
         'audit watch') words='--since --source --log-file --log-group --event --poll --region --profile --endpoint-url --help' ;;
         'bridge') words='--help' ;;
         'bridge config') words='--url --name --key-from-stdin --no-key-from-stdin --ca-bundle --help' ;;
-        'bridge run') words='--allow-http --no-allow-http --help' ;;
+        'bridge run') words='--allow-http --no-allow-http --version --help' ;;
         'completion') words='--help' ;;
         'cors') words='--help' ;;
         'cors add') words='--store --namespace --quiet -q --help' ;;
@@ -63,7 +63,7 @@ _mcpadmin_words() {
         'keys rotate') words='--grace --store --namespace --output -o --quiet -q --help' ;;
         'keys show') words='--store --namespace --output -o --help' ;;
         'keys verify') words='--store --namespace --output -o --quiet -q --help' ;;
-        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --store --namespace --help' ;;
+        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --header-timeout --handshake-timeout --max-connections --store --namespace --help' ;;
         'stack') words='--help' ;;
         'stack deploy') words='--template -t --param -p --yes -y --no-execute --no-no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'stack outputs') words='--region --profile --endpoint-url --output -o --quiet -q --help' ;;
@@ -196,6 +196,9 @@ _mcpadmin_words() {
         'serve|--stale-grace') words='' ;;
         'serve|--max-failures') words='' ;;
         'serve|--failure-window') words='' ;;
+        'serve|--header-timeout') words='' ;;
+        'serve|--handshake-timeout') words='' ;;
+        'serve|--max-connections') words='' ;;
         'serve|--store') words='' ;;
         'serve|--namespace') words='' ;;
         'stack deploy|--template') words='' ;;
