@@ -9,7 +9,8 @@ bridge adds:
   logs, JSON-RPC errors or exception text (every byte written to stderr and every error
   message passes through a redactor, including unexpected tracebacks).
 - TLS always verified (system trust store, or MCP_CA_BUNDLE / SSL_CERT_FILE), hostname checked.
-  `http://` only for loopback hosts and only with `--allow-http`. No switch disables checks.
+  `http://` only for loopback hosts and only with `--allow-http`, and never through a proxy
+  (HTTP_PROXY would receive the key in plaintext). No switch disables checks.
 - Errors a user can act on: a 401 becomes "authentication failed: check MCP_API_KEY", a 403
   names the missing scope, certificate and connection failures say which.
 - Resilience: one failed request never ends the bridge; when the connection or the server's
@@ -20,5 +21,6 @@ bridge adds:
 
 Rooms: `config` (environment, URL and TLS checks; no `mcp` import, so `--help` stays fast),
 `diagnostics` (the sentences and JSON-RPC error codes a user reads, and the redactor), `proxy`
-(the running bridge, on the MCP SDK and anyio). This package module imports none of them.
+(the running bridge, on the MCP SDK and anyio), `limits` (the response-size cap and the
+MCP_TIMEOUT deadline on a request's event stream). This package module imports none of them.
 """

@@ -24,11 +24,13 @@ class BridgeConfig:
     api_key: Secret | None = field(repr=False, default=None)
     ca_bundle: str | None = None
     timeout: float = 30.0
+    max_response_bytes: int = 16 * 1024 * 1024
 
     @classmethod
     def from_env(cls, url: str | None = None, allow_http: bool = False,
                  environ: Mapping[str, str] | None = None) -> BridgeConfig:
-        """MCP_SERVER_URL, MCP_API_KEY, MCP_CA_BUNDLE (or SSL_CERT_FILE), MCP_TIMEOUT."""
+        """MCP_SERVER_URL, MCP_API_KEY, MCP_CA_BUNDLE (or SSL_CERT_FILE), MCP_TIMEOUT,
+        MCP_MAX_RESPONSE_BYTES."""
         env = os.environ if environ is None else environ
         url = url or env.get("MCP_SERVER_URL", "")
         if not url:
@@ -41,10 +43,17 @@ class BridgeConfig:
             raise InvalidInput("MCP_TIMEOUT must be a number of seconds") from None
         if not 0 < timeout <= 3600:
             raise InvalidInput("MCP_TIMEOUT must be between 0 and 3600 seconds")
+        try:
+            max_bytes = int(env.get("MCP_MAX_RESPONSE_BYTES") or 16 * 1024 * 1024)
+        except ValueError:
+            raise InvalidInput("MCP_MAX_RESPONSE_BYTES must be a number of bytes") from None
+        if max_bytes < 1024:
+            raise InvalidInput("MCP_MAX_RESPONSE_BYTES must be at least 1024")
         ca = env.get("MCP_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None
         if ca and not os.path.isfile(ca):
             raise InvalidInput(f"CA bundle {ca} does not exist")
-        return cls(url=url, api_key=Secret(key) if key else None, ca_bundle=ca, timeout=timeout)
+        return cls(url=url, api_key=Secret(key) if key else None, ca_bundle=ca, timeout=timeout,
+                   max_response_bytes=max_bytes)
 
 
 def check_url(url: str, allow_http: bool) -> None:

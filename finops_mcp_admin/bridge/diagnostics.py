@@ -7,6 +7,7 @@ Imports neither `mcp` nor `anyio`.
 
 from __future__ import annotations
 
+import json
 from typing import IO, Any, TextIO, cast
 from urllib.parse import urlsplit
 
@@ -21,8 +22,12 @@ class Redactor:
     """Removes secrets from text; wraps a stream so nothing written to it can leak one."""
 
     def __init__(self, *secrets: Secret | None) -> None:
-        self._values = sorted({s.reveal() for s in secrets if s is not None and len(s.reveal()) >= 4},
-                              key=len, reverse=True)
+        raw = {s.reveal() for s in secrets if s is not None and len(s.reveal()) >= 4}
+        # Also as it appears inside a JSON string (a key with a quote or backslash is escaped).
+        self._values = sorted(raw | {json.dumps(v)[1:-1] for v in raw}, key=len, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
 
     def __call__(self, text: str) -> str:
         for value in self._values:

@@ -6,9 +6,10 @@ Imported only when the bridge runs: it pulls in `mcp`, `anyio` and `httpx2`.
 
 from __future__ import annotations
 
-import json
+import os
 import sys
-from typing import IO
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -33,10 +34,12 @@ from mcp_types import (
     JSONRPCRequest,
     JSONRPCResponse,
     RequestId,
+    jsonrpc_message_adapter,
 )
 
 from .config import BridgeConfig, ssl_context
 from .diagnostics import UNAVAILABLE, Redactor, describe_failure, http_error_message
+from .limits import guard, request_id
 
 REINIT_PREFIX = "mcpadmin-bridge-reinit-"
 
@@ -91,12 +94,14 @@ class Bridge:
         self.pending: dict[RequestId, SessionMessage] = {}  # request id -> message, until answered
         self.retried: set[RequestId] = set()
         self.statuses: dict[RequestId | None, HttpStatus] = {}
+        self.stream_failures: dict[RequestId | None, str] = {}  # over the size cap, or no event in time
         self._upstream_write: WriteStream[SessionMessage] | None = None
         self._upstream_scope: anyio.CancelScope | None = None
         self._upstream_generation = 0
         self._upstream_failed: str | None = None
         self._reinit_waiters: dict[str, anyio.Event] = {}
         self._reinit_count = 0
+        self._upstream_done = anyio.Event()
 
     def note(self, text: str) -> None:
         """A diagnostic line on stderr (redacted)."""
@@ -131,12 +136,26 @@ class Bridge:
         if write is None:
             await self._fail_pending(self._upstream_failed or "cannot reach the MCP server")
             return
-        await self._send(write, message)
+        ended = self._upstream_done  # this connection's end, whatever opens after it
+        if not await self._send(write, message) and isinstance(message, JSONRPCRequest):
+            with anyio.move_on_after(self.config.timeout):
+                await ended.wait()  # its failure reason is recorded by then
+            await self._fail_one(message.id, self._upstream_failed or "the connection to the MCP server "
+                                                                      "was lost")
 
-    async def _send(self, write: WriteStream[SessionMessage], message: JSONRPCMessage) -> None:
+    async def _send(self, write: WriteStream[SessionMessage], message: JSONRPCMessage) -> bool:
+        """False when the connection ended before the message could be handed to it."""
         headers = self.stamper.outbound(message)
-        await write.send(SessionMessage(message, metadata=ClientMessageMetadata(headers=headers)
-                                        if headers else None))
+        try:
+            await write.send(SessionMessage(message, metadata=ClientMessageMetadata(headers=headers)
+                                            if headers else None))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            # The connection failed between our check and the send (its first POST could not
+            # connect): it is gone, the next message opens a new one.
+            if self._upstream_write is write:
+                self._upstream_write = None
+            return False
+        return True
 
     async def _ensure_upstream(self, replay: bool) -> WriteStream[SessionMessage] | None:
         """The live upstream's write stream, opening (and re-initialising) one if needed."""
@@ -149,7 +168,8 @@ class Bridge:
         ready = anyio.Event()
         self._upstream_failed = None
         self._upstream_generation += 1
-        self._tg.start_soon(self._upstream, ready, self._upstream_generation)
+        self._upstream_done = anyio.Event()
+        self._tg.start_soon(self._upstream, ready, self._upstream_generation, self._upstream_done)
         await ready.wait()
         write = self._upstream_write
         if (write is not None and replay and self.init_message is not None
@@ -164,9 +184,9 @@ class Bridge:
         self._reinit_waiters[rid] = done
         init = JSONRPCRequest(jsonrpc="2.0", id=rid, method="initialize", params=original.params)
         self.stamper.version = None
-        await self._send(write, init)
-        with anyio.move_on_after(self.config.timeout):
-            await done.wait()
+        if await self._send(write, init):
+            with anyio.move_on_after(self.config.timeout):
+                await done.wait()
         self._reinit_waiters.pop(rid, None)
         if not done.is_set() or self._upstream_write is None:
             self._upstream_failed = self._upstream_failed or "the MCP server did not answer the handshake"
@@ -188,23 +208,42 @@ class Bridge:
     def _http_client(self) -> httpx2.AsyncClient:
         """Bearer key, verified TLS, no redirects; HTTP refusals noted per request id."""
 
+        def stream_failed(rid: Any, reason: str) -> None:
+            self.stream_failures[rid] = reason
+
         async def on_response(response: httpx2.Response) -> None:
             if response.status_code >= 400:
-                try:
-                    rid = json.loads(response.request.content or b"null").get("id")
-                except (ValueError, AttributeError):
-                    rid = None
-                self.statuses[rid] = (response.status_code, response.headers.get("www-authenticate", ""),
-                                      response.headers.get("retry-after"))
+                self.statuses[request_id(response.request)] = (
+                    response.status_code, response.headers.get("www-authenticate", ""),
+                    response.headers.get("retry-after"))
+            guard(response, self.config.max_response_bytes, self.config.timeout, stream_failed)
 
-        headers = {"User-Agent": "finops-mcp-bridge"}
+        # identity: the size cap counts the bytes as sent, so no compression bomb slips past it.
+        headers = {"User-Agent": "finops-mcp-bridge", "Accept-Encoding": "identity"}
         if self.config.api_key is not None:
             headers["Authorization"] = f"Bearer {self.config.api_key.reveal()}"
         timeout = httpx2.Timeout(self.config.timeout, read=max(self.config.timeout, 60.0))
         return httpx2.AsyncClient(headers=headers, verify=ssl_context(self.config), timeout=timeout,
-                                  follow_redirects=False, event_hooks={"response": [on_response]})
+                                  trust_env=self._trust_env(), follow_redirects=False,
+                                  event_hooks={"response": [on_response]})
 
-    async def _upstream(self, ready: anyio.Event, generation: int) -> None:
+    def _trust_env(self) -> bool:
+        """Proxies from the environment only for https:// (the proxy sees a TLS tunnel). An
+        http:// URL is loopback-only: a proxy there would receive the key in plaintext, so the
+        *_PROXY variables are ignored for it."""
+        if urlsplit(self.config.url).scheme == "https":
+            return True
+        if any(os.environ.get(name) for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
+            self.note("ignoring HTTP_PROXY/ALL_PROXY for an http:// URL: the proxy would see the key")
+        return False
+
+    async def _upstream(self, ready: anyio.Event, generation: int, done: anyio.Event) -> None:
+        try:
+            await self._run_upstream(ready, generation)
+        finally:
+            done.set()
+
+    async def _run_upstream(self, ready: anyio.Event, generation: int) -> None:
         reason = "the connection to the MCP server was replaced"
         scope = anyio.CancelScope()
         self._upstream_scope = scope
@@ -243,7 +282,10 @@ class Bridge:
             self._handshake_answered(mid, message)
             return
         self.stamper.inbound(message)
-        if isinstance(message, JSONRPCError) and mid in self.pending:
+        if isinstance(message, JSONRPCError) and mid in self.stream_failures:
+            message = JSONRPCError(jsonrpc="2.0", id=mid, error=ErrorData(
+                code=UNAVAILABLE, message=self.stream_failures.pop(mid)))
+        elif isinstance(message, JSONRPCError) and mid in self.pending:
             status = self.statuses.pop(mid, None)
             session_lost = ((status is not None and status[0] == 404)
                             or message.error.message == "Session terminated")
@@ -260,10 +302,6 @@ class Bridge:
         if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
             self.pending.pop(message.id, None)
             self.retried.discard(message.id)
-        if isinstance(message, JSONRPCError):
-            message = JSONRPCError(jsonrpc="2.0", id=message.id, error=ErrorData(
-                code=message.error.code, message=self.redact(message.error.message),
-                data=message.error.data))
         await self._write_stdout(message)
 
     def _handshake_answered(self, rid: str, message: JSONRPCMessage) -> None:
@@ -287,14 +325,28 @@ class Bridge:
             await self._forward_up(item)
 
     async def _write_stdout(self, message: JSONRPCMessage) -> None:
-        await self._stdout.send(SessionMessage(message))
+        await self._stdout.send(SessionMessage(self._redacted(message)))
+
+    def _redacted(self, message: JSONRPCMessage) -> JSONRPCMessage:
+        """The message with the key removed from every field (error.data, results, params):
+        a server that echoes the Authorization header must not hand the key to the client."""
+        if not self.redact:
+            return message
+        text = message.model_dump_json(by_alias=True, exclude_unset=True)
+        clean = self.redact(text)
+        return message if clean == text else jsonrpc_message_adapter.validate_json(clean, by_name=False)
 
     async def _fail_pending(self, reason: str) -> None:
         for rid in list(self.pending):
-            self.pending.pop(rid, None)
-            self.retried.discard(rid)
-            await self._write_stdout(JSONRPCError(jsonrpc="2.0", id=rid, error=ErrorData(
-                code=UNAVAILABLE, message=self.redact(reason))))
+            await self._fail_one(rid, reason)
+
+    async def _fail_one(self, rid: RequestId, reason: str) -> None:
+        """Answer one waiting request with an error, once."""
+        if self.pending.pop(rid, None) is None:
+            return
+        self.retried.discard(rid)
+        await self._write_stdout(JSONRPCError(jsonrpc="2.0", id=rid, error=ErrorData(
+            code=UNAVAILABLE, message=self.redact(reason))))
 
 
 def run_bridge(config: BridgeConfig) -> None:

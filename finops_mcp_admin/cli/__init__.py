@@ -8,6 +8,7 @@ exit code. Tracebacks only with --debug (locals are never shown: they can hold k
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from enum import StrEnum
@@ -81,6 +82,22 @@ def _fail(prog: str, message: str, code: int) -> None:
     sys.exit(code)
 
 
+# A key (mcpk_…), or a long token-like word: letters and digits, no path or URL punctuation.
+_SECRET_SHAPED = re.compile(r"(?i)mcpk_\S*|(?=[\w+=-]*\d)(?=[\w+=-]*[a-z])[\w+=-]{24,}")
+
+
+def _without_secrets(message: str, argv: list[str]) -> str:
+    """A usage error with no secret-shaped argument in it, whole or in part: the parser quotes
+    what it could not place ("unexpected extra argument (mcpk_…)"), and keys belong on stdin."""
+    for arg in argv:
+        for secret in _SECRET_SHAPED.findall(arg):
+            message = message.replace(secret, "<redacted>")
+            # Any 8-character piece still there (a truncated or re-quoted echo): say less.
+            if any(secret[i:i + 8] in message for i in range(len(secret) - 7)):
+                message = message.split(":")[0].split("(")[0].strip() + " (value not shown)"
+    return message
+
+
 def run_app(typer_app: typer.Typer, prog: str) -> None:
     """Run a Typer app; map every failure to one stderr line and an exit code."""
     global _debug
@@ -94,7 +111,8 @@ def run_app(typer_app: typer.Typer, prog: str) -> None:
     except typer.TyperException as exc:  # usage errors from the parser
         ctx = getattr(exc, "ctx", None)
         hint = f" (try '{ctx.command_path} --help')" if ctx is not None else ""
-        _fail(prog, f"{exc.format_message()}{hint}", getattr(exc, "exit_code", USAGE))
+        message = _without_secrets(exc.format_message(), sys.argv[1:])
+        _fail(prog, f"{message}{hint}", getattr(exc, "exit_code", USAGE))
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

@@ -2,19 +2,37 @@
 
 One small class per format, each implementing the Format protocol, chosen by the OutputFormat
 enum (`OutputFormat.to_format()`). Tables use tabulate (imported only when a table is printed);
-json and csv carry every field, times in ISO 8601 UTC.
+json and csv carry every field, times in ISO 8601 UTC. Control characters are stripped from
+every printed field in every format (an ESC in MCPADMIN_ACTOR or a User-Agent must not reach the
+administrator's terminal).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Protocol
 
 Columns = Sequence[tuple[str, str]]  # (field, table header)
+
+# C0 and C1 controls (ESC starts terminal sequences that can rewrite the screen or the title)
+# and the bidirectional overrides that make text read differently than it is stored.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _clean(value: Any) -> Any:
+    """A field with control characters removed from every string in it, keys included."""
+    if isinstance(value, str):
+        return _CONTROLS.sub("", value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
 
 
 class Format(Protocol):
@@ -120,14 +138,16 @@ def out(text: str) -> None:
 
 
 def note(text: str, quiet: bool = False) -> None:
-    """A message to stderr (suppressed by --quiet)."""
+    """A message to stderr (suppressed by --quiet); it can quote remote text (CloudFormation
+    event reasons), so control characters are stripped, line breaks kept."""
     if not quiet:
-        sys.stderr.write(text + "\n")
+        sys.stderr.write("\n".join(_CONTROLS.sub("", line) for line in text.split("\n")) + "\n")
 
 
 def rows(data: Sequence[dict[str, Any]], columns: Columns, fmt: OutputFormat,
          quiet_field: str | None = None, quiet: bool = False) -> None:
     """Print a listing; with --quiet only quiet_field, one per line."""
+    data = [_clean(row) for row in data]
     if quiet and quiet_field:
         for row in data:
             out(str(row[quiet_field]))
@@ -140,4 +160,4 @@ def rows(data: Sequence[dict[str, Any]], columns: Columns, fmt: OutputFormat,
 
 def record(data: dict[str, Any], fmt: OutputFormat) -> None:
     """Print one object."""
-    out(fmt.to_format().record(data))
+    out(fmt.to_format().record(_clean(data)))

@@ -22,6 +22,7 @@ class _RunByDefault(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            # `mcpadmin bridge --version` too: run's own option answers it.
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -32,8 +33,20 @@ UrlArg = Annotated[str | None, typer.Argument(help="Server URL [default: $MCP_SE
 AllowHttp = Annotated[bool, typer.Option(help="Allow http:// — to a loopback host only.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"finops-mcp-bridge {__version__}")
+        raise typer.Exit()
+
+
+Version = Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")]
+
+
 @app.command()
-def run(url: UrlArg = None, allow_http: AllowHttp = False) -> None:
+def run(url: UrlArg = None, allow_http: AllowHttp = False, version: Version = False) -> None:
     """Forward MCP between stdio and the server (key from MCP_API_KEY, never from argv).
 
     \b

@@ -71,6 +71,10 @@ RatePerKey = Annotated[str | None, typer.Option(
 SessionIdle = Annotated[float, typer.Option(
     envvar="MCPADMIN_SESSION_IDLE_TIMEOUT",
     help="Seconds a session may have no request in flight before the server ends it.")]
+HeaderTimeout = Annotated[float, typer.Option(
+    help="Seconds a client has to send a complete request head (slow-header clients are dropped).")]
+HandshakeTimeout = Annotated[float, typer.Option(help="Seconds a client has to complete the TLS handshake.")]
+MaxConnections = Annotated[int, typer.Option(help="Open connections per listener; more get 503.")]
 
 
 def serve(
@@ -83,6 +87,8 @@ def serve(
     stale_grace: StaleGrace = 300.0, max_failures: MaxFailures = 10, failure_window: FailureWindow = 60.0,
     resource_url: ResourceUrl = None, max_sessions_per_key: MaxSessions = 64,
     rate_per_key: RatePerKey = None, session_idle_timeout: SessionIdle = 1800.0,
+    header_timeout: HeaderTimeout = 10.0, handshake_timeout: HandshakeTimeout = 10.0,
+    max_connections: MaxConnections = 1000,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
@@ -104,6 +110,7 @@ def serve(
         hashes_file=hashes_file, use_store=not no_store, poll_interval=poll_interval,
         stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window,
         max_sessions_per_key=max_sessions_per_key, rate_per_key=rate_per_key,
-        session_idle_timeout=session_idle_timeout)
+        session_idle_timeout=session_idle_timeout, header_timeout=header_timeout,
+        handshake_timeout=handshake_timeout, max_connections=max_connections)
     run(load_settings(store, namespace), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

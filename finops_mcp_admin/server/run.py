@@ -27,6 +27,7 @@ from ..quotas import check_max_sessions, parse_rate
 from ..store import KeyStore
 from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
+from .connections import DeadlineEventLoop, GuardedConfig
 from .cors import CorsState
 from .discovery import check_resource_url
 from .events import SecurityEventLog
@@ -34,7 +35,7 @@ from .quotas import RateLimiter
 from .scopes import TOOLS_READ, ScopePolicy
 from .sessions import DEFAULT_IDLE_TIMEOUT, SessionRegistry
 from .throttle import FailureThrottle
-from .transport import RedirectApp, check_cidrs, harden
+from .transport import RedirectApp, check_cidrs
 from .watcher import StoreWatcher
 
 
@@ -69,6 +70,9 @@ class ServeOptions:
     max_sessions_per_key: int = 64
     rate_per_key: str | None = None
     session_idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    header_timeout: float = 10.0
+    handshake_timeout: float = 10.0
+    max_connections: int = 1000
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -139,6 +143,8 @@ def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[s
         if not opts.tls and not opts.behind_proxy:
             raise InvalidInput("production mode needs TLS (--tls-cert/--tls-key or TLS_ENABLED) "
                                "or --behind-proxy when an ALB terminates TLS")
+    if min(opts.header_timeout, opts.handshake_timeout) <= 0 or opts.max_connections < 1:
+        raise InvalidInput("--header-timeout and --handshake-timeout must be > 0, --max-connections ≥ 1")
     if opts.redirect_port is not None and not opts.tls:
         raise InvalidInput("--redirect-port needs TLS: it redirects to the HTTPS listener")
 
@@ -229,15 +235,6 @@ def _watcher(store: KeyStore, verifier: KeyVerifier, cors: CorsState, flag_origi
     return StoreWatcher(verifier, on_change, poll_interval)
 
 
-class _HardenedConfig(uvicorn.Config):
-    """uvicorn's config with our TLS settings applied to its SSL context (R18.2)."""
-
-    def load(self) -> None:
-        super().load()
-        if self.ssl is not None:
-            harden(self.ssl)
-
-
 class _RedirectServer(uvicorn.Server):
     """The plain-HTTP redirect listener: signal handling is left to the main server."""
 
@@ -254,13 +251,14 @@ def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] 
         announce(f"warning: {warning}")
     port = opts.port or (8443 if opts.tls else 8080)
     common: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False,
-                              "server_header": False, "date_header": True}
-    main = uvicorn.Server(_HardenedConfig(server.app, host=opts.host, port=port, lifespan="on",
-                                          ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common))
+                              "server_header": False, "date_header": True,
+                              "header_timeout": opts.header_timeout, "max_connections": opts.max_connections}
+    main = uvicorn.Server(GuardedConfig(server.app, host=opts.host, port=port, lifespan="on",
+                                        ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common))
     redirect = None
     if opts.redirect_port is not None:
         redirect_app = RedirectApp(port, server.events, opts.mcp_path)
-        redirect = _RedirectServer(uvicorn.Config(redirect_app, host=opts.host, port=opts.redirect_port,
+        redirect = _RedirectServer(GuardedConfig(redirect_app, host=opts.host, port=opts.redirect_port,
                                                   lifespan="on", **common))
     if server.watcher is not None:
         server.watcher.start()
@@ -286,7 +284,8 @@ def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] 
                 await task
 
     try:
-        asyncio.run(serve_all())
+        with asyncio.Runner(loop_factory=lambda: DeadlineEventLoop(opts.handshake_timeout)) as runner:
+            runner.run(serve_all())
     finally:
         if server.watcher is not None:
             server.watcher.stop()

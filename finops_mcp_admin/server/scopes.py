@@ -4,6 +4,7 @@ JSON-RPC messages of a body read exactly as the MCP SDK will read them (no parse
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,29 @@ class ScopePolicy:
         return what, () if scope is None else (scope,)
 
 
+#: Deepest JSON nesting accepted. json.loads recurses per level: a 200k-deep body raised
+#: RecursionError (a 500); MCP messages nest a handful of levels, tool arguments a few more.
+MAX_NESTING = 128
+# A JSON string (escapes included) or one bracket: brackets inside strings do not nest.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def check_nesting(text: str, limit: int = MAX_NESTING) -> None:
+    """BadBody when the JSON text nests deeper than `limit`, before any recursive parser sees it.
+    Counting brackets is enough for almost every body, so the scan runs only past that."""
+    if text.count("[") + text.count("{") <= limit:
+        return
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        char = match.group()
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                raise BadBody(f"JSON nested deeper than {limit} levels")
+        elif char in "]}":
+            depth -= 1
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     if len(keys) != len(set(keys)):
@@ -148,6 +172,7 @@ def jsonrpc_messages(body: bytes) -> list[dict[str, Any]]:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadBody("JSON body must be UTF-8 (RFC 8259)") from None
+    check_nesting(text)  # before any parser: the SDK's own parser must not see it either
     data = _parse(text)
     if isinstance(data, dict):
         messages = [data]

@@ -6,16 +6,19 @@ needs `tools:write` (the default scope map in run.py).
 """
 
 
+import functools
 import json
 import logging
 import os
-import re
 import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+
+#: A pattern longer than this is refused: tag values are at most 256 characters (AWS).
+MAX_PATTERN = 1024
 
 READ_TOOLS = ("whoami", "get_tagging_policy", "validate_resource_tags")
 WRITE_TOOLS = ("update_tagging_policy",)
@@ -35,11 +38,7 @@ def check_policy(policy: Any) -> dict[str, Any]:
             if not isinstance(rule, dict) or not isinstance(rule.get("key"), str) or not rule["key"]:
                 raise InvalidInput(f"every entry of {section} needs a non-empty key")
             if "pattern" in rule:
-                try:
-                    re.compile(rule["pattern"])
-                except (re.error, TypeError):
-                    raise InvalidInput(f"tag {rule['key']}: pattern is not a valid regular "
-                                       "expression") from None
+                _check_pattern(rule["key"], rule["pattern"])
             if "allowed_values" in rule and not (isinstance(rule["allowed_values"], list) and
                                                   all(isinstance(v, str) for v in rule["allowed_values"])):
                 raise InvalidInput(f"tag {rule['key']}: allowed_values must be a list of strings")
@@ -47,6 +46,30 @@ def check_policy(policy: Any) -> dict[str, Any]:
     if not isinstance(applies, list) or not all(isinstance(t, str) for t in applies):
         raise InvalidInput("applies_to must be a list of resource types")
     return policy
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> Any:
+    """A policy pattern compiled by RE2: linear-time matching, so a client-set pattern such as
+    `(a+)+$` cannot stall the event loop (Python's re backtracks exponentially on it). RE2 has
+    no backreferences or lookarounds: such patterns are refused."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print the refused pattern to stderr
+    return re2.compile(pattern, options)
+
+
+def _check_pattern(key: str, pattern: Any) -> None:
+    import re2
+
+    if not isinstance(pattern, str) or len(pattern) > MAX_PATTERN:
+        raise InvalidInput(f"tag {key}: pattern must be a string of at most {MAX_PATTERN} characters")
+    try:
+        compile_pattern(pattern)
+    except re2.error:
+        raise InvalidInput(f"tag {key}: pattern is not a valid RE2 regular expression (no "
+                           "backreferences or lookarounds)") from None
 
 
 def validate_tags(policy: dict[str, Any], resource_type: str, tags: dict[str, str]) -> dict[str, Any]:
@@ -73,7 +96,7 @@ def _value_problems(rule: dict[str, Any], value: str) -> list[dict[str, str]]:
     if "allowed_values" in rule and value not in rule["allowed_values"]:
         problems.append({"tag": rule["key"], "problem": "value not allowed",
                          "allowed": ", ".join(rule["allowed_values"])})
-    if "pattern" in rule and not re.fullmatch(rule["pattern"], value):
+    if "pattern" in rule and not compile_pattern(rule["pattern"]).fullmatch(value):
         problems.append({"tag": rule["key"], "problem": f"value does not match {rule['pattern']}"})
     return problems
 

@@ -72,4 +72,9 @@ class RedirectApp:
         port = "" if self.https_port == 443 else f":{self.https_port}"
         query = scope.get("query_string", b"").decode("latin-1")
         location = f"https://{host}{port}{path}" + (f"?{query}" if query else "")
-        await respond(send, 308, None, [(b"location", location.encode("latin-1"))])
+        try:
+            encoded = location.encode("latin-1")
+        except UnicodeEncodeError:  # a percent-decoded UTF-8 path: no header can carry it (was a 500)
+            await respond(send, 400, {"error": "bad_path"})
+            return
+        await respond(send, 308, None, [(b"location", encoded)])

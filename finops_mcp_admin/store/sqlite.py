@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +62,28 @@ def parse_sqlite_url(url: str) -> tuple[Path, bool]:
     if mode not in ("rw", "ro"):
         raise InvalidInput(f"invalid SQLite mode {mode!r}: use mode=ro or leave it out")
     return Path(path_part[1:]), mode == "ro"
+
+
+def check_store_path(path: Path) -> None:
+    """InvalidInput when another local user could swap or squat the store's files.
+
+    The file itself (and its -wal/-shm sidecars) must not be a symlink: it would send our key
+    hashes and audit log wherever the link points. Its directory must not be world-writable,
+    even with the sticky bit (/tmp): the sticky bit stops others deleting our files, not
+    creating `keys.db-wal` or a symlink under a name SQLite is about to open. Directories
+    further up may be world-writable only with the sticky bit (others cannot rename ours)."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.is_symlink():
+            raise InvalidInput(f"refusing the store at {path}: {candidate.name} is a symbolic link")
+    parent = path.absolute().parent
+    for directory in (parent, *parent.parents):
+        try:
+            mode = directory.stat().st_mode
+        except OSError:
+            continue  # not created yet: mkdir makes it 0700
+        if mode & stat.S_IWOTH and (directory == parent or not mode & stat.S_ISVTX):
+            raise InvalidInput(f"refusing the store at {path}: {directory} is world-writable; "
+                               "keep the store in a directory only you can write")
 
 
 def _os_error(path: Path, exc: OSError) -> Exception:
@@ -150,6 +173,7 @@ class SqliteStore(KeyStore):
 
     def _connect(self) -> sqlite3.Connection:
         path = self.path
+        check_store_path(path)
         if self.read_only:
             if not path.exists():
                 raise NotFound(f"no store at {path}")
