@@ -54,7 +54,11 @@ NoStore = Annotated[bool, typer.Option(
 PollInterval = Annotated[float, typer.Option(help="Seconds between store version checks.")]
 StaleGrace = Annotated[float, typer.Option(
     help="Seconds cached keys stay valid while the store is unreachable.")]
-MaxFailures = Annotated[int, typer.Option(help="Failed attempts per client IP or key id before 429.")]
+MaxFailures = Annotated[int, typer.Option(
+    help="Failed attempts per client IP, and per client IP and key id, before 429.")]
+MaxVerifying = Annotated[int | None, typer.Option(
+    help="Key verifications (argon2) at once; more get 429 at once [default: one per core, ≥ 2].")]
+MaxVerifyingPerIp = Annotated[int, typer.Option(help="Key verifications at once per client IP.")]
 FailureWindow = Annotated[float, typer.Option(help="Window for --max-failures, seconds.")]
 
 
@@ -66,6 +70,7 @@ def serve(
     policy: Policy = None, tool_scope: ToolScope = None, default_scope: DefaultScope = "tools:read",
     hashes_file: HashesFile = None, no_store: NoStore = False, poll_interval: PollInterval = 0.25,
     stale_grace: StaleGrace = 300.0, max_failures: MaxFailures = 10, failure_window: FailureWindow = 60.0,
+    max_verifying: MaxVerifying = None, max_verifying_per_ip: MaxVerifyingPerIp = 2,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
@@ -84,6 +89,7 @@ def serve(
         mcp_path=mcp_path if mcp_path.startswith("/") else "/" + mcp_path,
         policy_file=policy, tool_scopes=_scope_map(tool_scope), default_scope=default_scope,
         hashes_file=hashes_file, use_store=not no_store, poll_interval=poll_interval,
-        stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window)
+        stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window,
+        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip)
     run(load_settings(store, namespace), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

@@ -61,6 +61,8 @@ class ServeOptions:
     stale_grace: float = 300.0
     max_failures: int = 10
     failure_window: float = 60.0
+    max_verifying: int | None = None  # None: one per core (throttle.default_max_verifying)
+    max_verifying_per_ip: int = 2
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -130,6 +132,8 @@ def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[s
         if not opts.tls and not opts.behind_proxy:
             raise InvalidInput("production mode needs TLS (--tls-cert/--tls-key or TLS_ENABLED) "
                                "or --behind-proxy when an ALB terminates TLS")
+    if (opts.max_verifying is not None and opts.max_verifying < 1) or opts.max_verifying_per_ip < 1:
+        raise InvalidInput("--max-verifying and --max-verifying-per-ip must be at least 1")
     if opts.redirect_port is not None and not opts.tls:
         raise InvalidInput("--redirect-port needs TLS: it redirects to the HTTPS listener")
 
@@ -171,7 +175,10 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
     scopes = ScopePolicy({**default_tool_scopes(), **settings.tool_scopes, **opts.tool_scopes},
                          opts.default_scope)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
-                                throttle=FailureThrottle(opts.max_failures, opts.failure_window),
+                                throttle=FailureThrottle(
+                                    opts.max_failures, opts.failure_window,
+                                    max_verifying=opts.max_verifying,
+                                    max_verifying_per_ip=opts.max_verifying_per_ip),
                                 scopes=scopes, realm=opts.realm, mcp_path=opts.mcp_path,
                                 require_tls=opts.tls or opts.behind_proxy)
     if opts.trusted_proxies:
