@@ -65,7 +65,7 @@ _mcpadmin_words() {
         'keys show') words='--store --namespace --output -o --help' ;;
         'keys update') words='--rate --max-sessions --store --namespace --output -o --help' ;;
         'keys verify') words='--store --namespace --output -o --quiet -q --help' ;;
-        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --header-timeout --handshake-timeout --max-connections --store --namespace --help' ;;
+        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --header-timeout --handshake-timeout --max-connections --max-verifying --max-verifying-per-ip --store --namespace --help' ;;
         'stack') words='--help' ;;
         'stack deploy') words='--template -t --param -p --yes -y --no-execute --no-no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'stack outputs') words='--region --profile --endpoint-url --output -o --quiet -q --help' ;;
@@ -213,6 +213,8 @@ _mcpadmin_words() {
         'serve|--header-timeout') words='' ;;
         'serve|--handshake-timeout') words='' ;;
         'serve|--max-connections') words='' ;;
+        'serve|--max-verifying') words='' ;;
+        'serve|--max-verifying-per-ip') words='' ;;
         'serve|--store') words='' ;;
         'serve|--namespace') words='' ;;
         'stack deploy|--template') words='' ;;

@@ -60,7 +60,11 @@ NoStore = Annotated[bool, typer.Option(
 PollInterval = Annotated[float, typer.Option(help="Seconds between store version checks.")]
 StaleGrace = Annotated[float, typer.Option(
     help="Seconds cached keys stay valid while the store is unreachable.")]
-MaxFailures = Annotated[int, typer.Option(help="Failed attempts per client IP or key id before 429.")]
+MaxFailures = Annotated[int, typer.Option(
+    help="Failed attempts per client IP, and per client IP and key id, before 429.")]
+MaxVerifying = Annotated[int | None, typer.Option(
+    help="Key verifications (argon2) at once; more get 429 at once [default: one per core, ≥ 2].")]
+MaxVerifyingPerIp = Annotated[int, typer.Option(help="Key verifications at once per client IP.")]
 FailureWindow = Annotated[float, typer.Option(help="Window for --max-failures, seconds.")]
 MaxSessions = Annotated[int, typer.Option(
     envvar="MCPADMIN_MAX_SESSIONS_PER_KEY",
@@ -88,7 +92,8 @@ def serve(
     resource_url: ResourceUrl = None, max_sessions_per_key: MaxSessions = 64,
     rate_per_key: RatePerKey = None, session_idle_timeout: SessionIdle = 1800.0,
     header_timeout: HeaderTimeout = 10.0, handshake_timeout: HandshakeTimeout = 10.0,
-    max_connections: MaxConnections = 1000,
+    max_connections: MaxConnections = 1000, max_verifying: MaxVerifying = None,
+    max_verifying_per_ip: MaxVerifyingPerIp = 2,
     store: StoreOpt = None, namespace: NamespaceOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
@@ -111,6 +116,7 @@ def serve(
         stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window,
         max_sessions_per_key=max_sessions_per_key, rate_per_key=rate_per_key,
         session_idle_timeout=session_idle_timeout, header_timeout=header_timeout,
-        handshake_timeout=handshake_timeout, max_connections=max_connections)
+        handshake_timeout=handshake_timeout, max_connections=max_connections,
+        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip)
     run(load_settings(store, namespace), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

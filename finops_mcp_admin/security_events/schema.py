@@ -46,7 +46,7 @@ GROUP_FIELDS = {"ip": CLIENT_IP, "reason": REASON, "key": KEY_ID, "path": PATH}
 # --- event names ------------------------------------------------------------------------------
 
 AUTH_FAILURE = "auth_failure"  # no, malformed, unknown, wrong, revoked or expired credentials
-RATE_LIMITED = "rate_limited"  # too many failed attempts from one client or for one key id
+RATE_LIMITED = "rate_limited"  # refused on arrival; reasons in server/throttle.py (failures, busy)
 INSUFFICIENT_SCOPE = "insufficient_scope"  # a valid key without the scope its tool call needs
 CORS_REJECTED = "cors_rejected"  # an Origin not allowlisted, or a preflight asking too much
 PLAINTEXT_REFUSED = "plaintext_refused"  # plain HTTP on the MCP endpoint

@@ -9,9 +9,11 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
    methods and headers.
 4. OAuth discovery (`/.well-known/...`, `/register`) answers without credentials and is never an
    auth failure: RFC 9728 metadata for the MCP endpoint, 404 for the rest (discovery.py).
-5. Bearer key: verification cache, else throttle check, else the store and argon2 in a worker
-   thread. RFC 6750: no credentials → 401 `Bearer realm=...` (no error code, §3.1); bad key →
-   401 `error="invalid_token"`; challenges carry `resource_metadata` (MCP 2025-11-25).
+5. Bearer key: verification cache, else a reservation on arrival (failure windows per IP and
+   per (IP, key id), bounds on attempts in flight; 429 + Retry-After at once when over), then
+   the store and argon2 in a worker thread. RFC 6750: no credentials → 401 `Bearer realm=...`
+   (no error code, §3.1); bad key → 401 `error="invalid_token"`; challenges carry
+   `resource_metadata` (MCP 2025-11-25).
 6. Quotas: the key's request rate (429 + Retry-After, `quota_exceeded` rate) — before any body
    is read.
 7. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
@@ -43,7 +45,7 @@ from .events import SecurityEventLog
 from .quotas import RateLimiter
 from .scopes import ScopePolicy, jsonrpc_messages
 from .sessions import SessionRegistry
-from .throttle import FailureThrottle
+from .throttle import TOO_MANY_FAILURES, Attempt, FailureThrottle, Refusal
 
 TOUCH_INTERVAL = 60.0
 
@@ -71,6 +73,7 @@ class SecurityEnvelope:
         self.rates = rates
         self.sessions = sessions
         self._last_touch: dict[str, float] = {}
+        self._lookups = 0  # store reads in flight for refused attempts (see _reserve)
         self._identities: dict[Principal, tuple[Any, Any]] = {}
         # Precomputed: these are on every refused request.
         self._challenge = f'Bearer realm="{self.realm}"'
@@ -134,32 +137,60 @@ class SecurityEnvelope:
     # -- steps ------------------------------------------------------------------------------
 
     async def _authenticate(self, req: Request, send: Send, token: str | None) -> Principal | None:
-        # One reading of the token: the id it claims throttles guesses at that id before argon2.
+        # One reading of the token: the id it claims keys the (IP, key id) window before argon2.
         parsed = read_token(token) if token else None
         key_id = parsed.key_id if parsed else None
-        wait = self.throttle.ip_wait(req.client_ip)
-        if wait is None and key_id and token and not self.verifier.previously_verified(token):
-            wait = self.throttle.key_wait(key_id)
-        if wait is not None:
-            self._event("rate_limited", req, "too many failed attempts", key_id=key_id)
-            await respond(send, 429, {"error": "too_many_requests"}, [(b"retry-after", str(wait).encode())])
-            return None
         if token is None:
+            wait = self.throttle.retry_after(req.client_ip)
+            if wait is not None:
+                await self._too_many(req, send, Refusal(TOO_MANY_FAILURES, wait), None)
+                return None
             self.throttle.record(req.client_ip, None)
             self._event("auth_failure", req, "missing_credentials")
             await self._unauthorized(req, send, self._challenge)  # RFC 6750 §3.1: no error code
             return None
-        result = await anyio.to_thread.run_sync(self.verifier.verify, token, _now(), parsed)
+        attempt = await self._reserve(req, token, None if parsed and parsed.malformed else key_id)
+        if isinstance(attempt, Refusal):
+            await self._too_many(req, send, attempt, key_id)
+            return None
+        failed = True  # fail closed: an attempt cut short counts against its client
+        try:
+            result = await anyio.to_thread.run_sync(self.verifier.verify, token, _now(), parsed)
+            failed = result.principal is None and result.reason != UNAVAILABLE
+        finally:
+            self.throttle.finish(attempt, failed)
         if result.principal is not None:
             return result.principal
         if result.reason == UNAVAILABLE:
             self._event("store_unavailable", req, "key store unreachable", key_id=result.key_id)
             await respond(send, 503, {"error": "temporarily_unavailable"}, [(b"retry-after", b"5")])
             return None
-        self.throttle.record(req.client_ip, result.key_id or key_id)
         self._event("auth_failure", req, result.reason, key_id=result.key_id or key_id)
         await self._unauthorized(req, send, self._invalid)
         return None
+
+    async def _reserve(self, req: Request, token: str, key_id: str | None) -> Attempt | Refusal:
+        """Reserve the attempt on arrival (server/throttle.py). A token that verified before,
+        here or on any replica (the store shares it), is nobody's guess: it has its own lane."""
+        known = self.verifier.previously_verified(token)
+        attempt = self.throttle.reserve(req.client_ip, key_id, known)
+        if isinstance(attempt, Refusal) and not known and key_id:
+            verdict = self.verifier.shared_verdict(token, key_id)
+            if verdict is None and self._lookups < self.throttle.max_verifying:
+                self._lookups += 1  # store reads for refused attempts are bounded too
+                try:
+                    verdict = await anyio.to_thread.run_sync(
+                        self.verifier.verified_elsewhere, token, key_id)
+                finally:
+                    self._lookups -= 1
+            if verdict:
+                attempt = self.throttle.reserve(req.client_ip, key_id, known=True)
+        return attempt
+
+    async def _too_many(self, req: Request, send: Send, refusal: Refusal, key_id: str | None) -> None:
+        self._event("rate_limited", req, refusal.reason, key_id=key_id)
+        await respond(send, 429, {"error": "too_many_requests"},
+                      [(b"retry-after", str(refusal.retry_after).encode())])
 
     async def _check_scope(self, req: Request, receive: Receive, send: Send,
                            principal: Principal) -> Receive | None:

@@ -12,6 +12,12 @@ While the store is unreachable, keys verified before the outage stay admitted fo
 `stale_grace` seconds after the last successful contact (nobody can revoke in a store that is
 down, and the version check on reconnect drops the cache if anything changed meanwhile);
 everything else gets 503. Nothing unknown, revoked or expired is ever admitted.
+
+Known tokens: every replica and restart must recognise a token that verified before, so that
+strangers guessing at its public key id cannot throttle its holder (server/throttle.py). Each
+process remembers the tokens it verified; the store shares `shared_digest` of each verified
+mcpk token between replicas. Recognition only exempts a token from the failure throttle: it is
+still verified with argon2 before it is admitted.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import re
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +42,23 @@ from ..store import KeyStore
 MALFORMED, UNKNOWN, WRONG, REVOKED, EXPIRED, UNAVAILABLE = (
     "malformed_token", "unknown_key", "wrong_secret", "revoked", "expired", "store_unavailable")
 _STATIC_LINE = re.compile(r"^(?:([0-9A-Za-z]{12}):)?(\$argon2id?\$\S+)$")
+#: How long "the store knows no verified token for this key id" is believed without asking again.
+SHARED_MISS_TTL = 1.0
+_MAX_REMEMBERED = 100_000
+
+
+def shared_digest(token: str, key_id: str) -> bytes:
+    """What the store keeps of a verified mcpk token so every replica recognises it.
+
+    Unkeyed on purpose: any key the replicas could all fetch would sit next to the digest (in
+    the store, or in the secret the same task role reads), so it would add nothing against
+    someone holding a copy. What protects the token is its secret's ~190 random bits (from
+    `secrets`): finding a preimage of a 256-bit BLAKE2b is a 2^190 search, fast hash or not.
+    The key id as salt and a purpose string make the digest useless for anything else. Never
+    computed for legacy (imported, maybe human-chosen) tokens: for those a fast hash would be
+    cheap to brute-force offline."""
+    return hashlib.blake2b(token.encode(), digest_size=32, person=b"mcpadmin-vt-v1",
+                           salt=key_id.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -130,6 +154,8 @@ class KeyVerifier:
         # invalidation and grants nothing): it only lets a key's rightful holder past the
         # per-key-id throttle that strangers can trip by guessing at a public key id.
         self._known_good: dict[bytes, None] = {}
+        # What the store said about verified tokens, per key id: (digest or None, when asked).
+        self._shared: OrderedDict[str, tuple[bytes | None, float]] = OrderedDict()
         self._generation = 0
         self._cache_lock = threading.Lock()
         self._last_ok = time.monotonic()
@@ -182,8 +208,9 @@ class KeyVerifier:
             return AuthResult(None, MALFORMED)
         key_id = parsed.key_id
         store = self.store
-        result = (AuthResult(None, UNKNOWN, key_id) if store is None
-                  else self._verify_store(store, token, now, parsed))
+        from_store = (AuthResult(None, UNKNOWN, key_id) if store is None
+                      else self._verify_store(store, token, now, parsed))
+        result = from_store
         if result.reason == UNKNOWN and self.static_hashes:
             result = self._verify_static(token, key_id) or result
         if result.principal is not None:
@@ -191,14 +218,82 @@ class KeyVerifier:
             with self._cache_lock:  # check and insert as one step against invalidate()
                 if generation == self._generation:
                     self._cache[digest[:16]] = _Entry(digest, result.principal)
-                if len(self._known_good) >= 100_000:
-                    self._known_good.pop(next(iter(self._known_good)))
-                self._known_good[digest] = None
+                shared_before = digest in self._known_good
+                self._remember(digest)
+            if store is not None and key_id and result is from_store and not shared_before:
+                self._share(store, key_id, shared_digest(token, key_id))
+        elif result.reason in (REVOKED, EXPIRED) and key_id and store is not None:
+            self._forget(store, token, key_id)
         return result
 
     def previously_verified(self, token: str) -> bool:
-        """True when this exact token verified successfully before (see _known_good)."""
+        """True when this exact token verified successfully before in this process."""
         return self._digest(token) in self._known_good
+
+    def _remember(self, digest: bytes) -> None:
+        if len(self._known_good) >= _MAX_REMEMBERED:
+            self._known_good.pop(next(iter(self._known_good)))
+        self._known_good[digest] = None
+
+    # -- tokens verified by other replicas ----------------------------------------------------
+
+    def shared_verdict(self, token: str, key_id: str) -> bool | None:
+        """From what this process last heard from the store: True when this token verified
+        before somewhere, False when not (or a lookup is under way), None when the store must be
+        asked (`verified_elsewhere`, blocking). Never blocks."""
+        entry = self._shared.get(key_id)
+        now = time.monotonic()
+        if entry is None or (entry[0] is None and now - entry[1] > SHARED_MISS_TTL):
+            self._note_shared(key_id, None, now)  # concurrent arrivals wait for this one lookup
+            return None
+        return entry[0] is not None and hmac.compare_digest(entry[0], shared_digest(token, key_id))
+
+    def verified_elsewhere(self, token: str, key_id: str) -> bool:
+        """Ask the store whether this mcpk token verified before on any replica (blocking)."""
+        store = self.store
+        if store is None:
+            return False
+        try:
+            with self.store_lock:
+                stored = store.verified_digest(key_id)
+        except AdminError:
+            return False  # no exemption: the ordinary throttle applies
+        self._note_shared(key_id, stored, time.monotonic())
+        if stored is None or not hmac.compare_digest(stored, shared_digest(token, key_id)):
+            return False
+        with self._cache_lock:
+            self._remember(self._digest(token))
+        return True
+
+    def _note_shared(self, key_id: str, digest: bytes | None, now: float) -> None:
+        with self._cache_lock:
+            self._shared[key_id] = (digest, now)
+            self._shared.move_to_end(key_id)
+            if len(self._shared) > _MAX_REMEMBERED:
+                self._shared.popitem(last=False)
+
+    def _share(self, store: KeyStore, key_id: str, digest: bytes) -> None:
+        try:
+            with self.store_lock:
+                store.record_verified(key_id, digest)
+        except AdminError:
+            return  # bookkeeping only: this replica still knows the token itself
+        self._note_shared(key_id, digest, time.monotonic())
+
+    def _forget(self, store: KeyStore, token: str, key_id: str) -> None:
+        """A recognised token of a revoked or expired key loses its exemption everywhere."""
+        digest = self._digest(token)
+        shared = self._shared.get(key_id)
+        if digest not in self._known_good and (shared is None or shared[0] is None):
+            return
+        with self._cache_lock:
+            self._known_good.pop(digest, None)
+            self._shared.pop(key_id, None)
+        try:
+            with self.store_lock:
+                store.record_verified(key_id, None)
+        except AdminError:
+            pass  # bookkeeping only: the key is refused by its status either way
 
     def _verify_store(self, store: KeyStore, token: str, now: datetime, parsed: TokenReading) -> AuthResult:
         try:

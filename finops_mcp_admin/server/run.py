@@ -73,6 +73,8 @@ class ServeOptions:
     header_timeout: float = 10.0
     handshake_timeout: float = 10.0
     max_connections: int = 1000
+    max_verifying: int | None = None  # None: one per core (throttle.default_max_verifying)
+    max_verifying_per_ip: int = 2
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -145,6 +147,8 @@ def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[s
                                "or --behind-proxy when an ALB terminates TLS")
     if min(opts.header_timeout, opts.handshake_timeout) <= 0 or opts.max_connections < 1:
         raise InvalidInput("--header-timeout and --handshake-timeout must be > 0, --max-connections ≥ 1")
+    if (opts.max_verifying is not None and opts.max_verifying < 1) or opts.max_verifying_per_ip < 1:
+        raise InvalidInput("--max-verifying and --max-verifying-per-ip must be at least 1")
     if opts.redirect_port is not None and not opts.tls:
         raise InvalidInput("--redirect-port needs TLS: it redirects to the HTTPS listener")
 
@@ -186,7 +190,10 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
     scopes = _scope_policy(settings, opts)
     sessions = _sessions(opts, events, verifier)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
-                                throttle=FailureThrottle(opts.max_failures, opts.failure_window),
+                                throttle=FailureThrottle(
+                                    opts.max_failures, opts.failure_window,
+                                    max_verifying=opts.max_verifying,
+                                    max_verifying_per_ip=opts.max_verifying_per_ip),
                                 scopes=scopes, realm=opts.realm, mcp_path=opts.mcp_path,
                                 require_tls=opts.tls or opts.behind_proxy, sessions=sessions,
                                 resource_url=check_resource_url(opts.resource_url)

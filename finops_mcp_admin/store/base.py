@@ -146,6 +146,16 @@ class KeyStore(ABC):
         """Record use of a key (no version bump: not a security-relevant change)."""
 
     @abstractmethod
+    def verified_digest(self, key_id: str) -> bytes | None:
+        """The digest (server/auth.py `shared_digest`) of the token that verified for this key
+        id on some server, or None. Never the token, nor anything it can be recovered from."""
+
+    @abstractmethod
+    def record_verified(self, key_id: str, digest: bytes | None) -> None:
+        """Remember that a token verified for this key id (None: forget it). No version bump:
+        it grants nothing, it only spares the holder the failure throttle."""
+
+    @abstractmethod
     def version(self) -> int:
         """The change counter: bumped by every mutation."""
 

@@ -6,6 +6,7 @@ legal on a cluster):
     {ns}:rec:<id>     STRING the JSON record (no secret, no hash)
     {ns}:hash:<id>    STRING the argon2id PHC string
     {ns}:used         HASH  id -> last use (ISO)
+    {ns}:verified     HASH  id -> hex digest of the token that verified (server/auth.py)
     {ns}:ids          SET   every key id — list reads this index (then MGET), never KEYS/SCAN
     {ns}:name:<name>  STRING id of the newest key issued under the name
     {ns}:legacy:<b>   SET   ids of imported non-mcpk keys in fingerprint bucket b
@@ -335,6 +336,21 @@ class RedisStore(KeyStore):
     def touch(self, key_id: str, when: datetime) -> None:
         with self._errors():
             self.client.hset(self.k("used"), key_id, iso(when))
+
+    def verified_digest(self, key_id: str) -> bytes | None:
+        with self._errors():
+            value = self.client.hget(self.k("verified"), key_id)
+        try:
+            return bytes.fromhex(value) if isinstance(value, str) and value else None
+        except ValueError:
+            return None  # not ours: no exemption
+
+    def record_verified(self, key_id: str, digest: bytes | None) -> None:
+        with self._errors():
+            if digest is None:
+                self.client.hdel(self.k("verified"), key_id)
+            else:
+                self.client.hset(self.k("verified"), key_id, digest.hex())
 
     def version(self) -> int:
         with self._errors():

@@ -38,6 +38,7 @@ CREATE INDEX IF NOT EXISTS api_keys_legacy ON api_keys(legacy_bucket) WHERE lega
 CREATE TABLE IF NOT EXISTS names (name TEXT PRIMARY KEY, key_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cors_origins (origin TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS verified (key_id TEXT PRIMARY KEY, digest BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     ts TEXT NOT NULL,
@@ -277,6 +278,22 @@ class SqliteStore(KeyStore):
     def touch(self, key_id: str, when: datetime) -> None:
         with self._errors():
             self._db.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (iso(when), key_id))
+
+    def verified_digest(self, key_id: str) -> bytes | None:
+        with self._errors():
+            try:
+                row = self._db.execute("SELECT digest FROM verified WHERE key_id = ?", (key_id,)).fetchone()
+            except sqlite3.OperationalError:  # a read-only copy of a store made before the table
+                return None
+        return bytes(row[0]) if row else None
+
+    def record_verified(self, key_id: str, digest: bytes | None) -> None:
+        with self._errors():
+            if digest is None:
+                self._db.execute("DELETE FROM verified WHERE key_id = ?", (key_id,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO verified(key_id, digest) VALUES (?, ?)",
+                                 (key_id, digest))
 
     def version(self) -> int:
         with self._errors():

@@ -71,29 +71,52 @@ def test_repeated_failures_from_one_ip_are_throttled_with_retry_after(store, tmp
     assert events[-1]["event"] == "rate_limited" and events[-1]["client_ip"] == "10.9.9.9"
 
 
-def test_guessing_one_key_id_from_many_ips_is_throttled_before_argon2(store, tmp_path):
+def test_guesses_at_a_key_id_are_limited_per_ip_before_argon2_never_per_key_id(store, tmp_path):
     app, _, hasher = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
     key = issue(store, "target")
-    for i in range(3):
+    for _ in range(3):
         _, forged = generate_token(key[5:17])
-        assert run(call, app, headers=bearer(forged.reveal()), client=f"10.0.1.{i}")[0] == 401
+        assert run(call, app, headers=bearer(forged.reveal()), client="10.0.1.1")[0] == 401
     spent = hasher.verifications
     _, forged = generate_token(key[5:17])
-    status, _, _ = run(call, app, headers=bearer(forged.reveal()), client="10.0.2.1")
-    assert status == 429 and hasher.verifications == spent
+    status, headers, _ = run(call, app, headers=bearer(forged.reveal()), client="10.0.1.1")
+    assert status == 429 and headers["retry-after"] and hasher.verifications == spent
+    # The key id is public: guesses at it from elsewhere are no lever on its holder, who has
+    # never used the key yet.
+    assert run(call, app, headers=bearer(key), client="10.0.2.1")[0] == 200
 
 
-def test_strangers_guessing_a_key_id_cannot_lock_out_its_holder(store, tmp_path):
-    app, _, _ = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
+def test_strangers_behind_the_holders_ip_cannot_lock_out_a_key_verified_on_another_replica(
+        store, tmp_path):
     key = issue(store, "holder")
-    assert run(call, app, headers=bearer(key), client="10.5.5.5")[0] == 200  # verified once
-    for i in range(5):
+    first, _, _ = make_envelope(store, tmp_path)
+    assert run(call, first, headers=bearer(key), client="10.5.5.5")[0] == 200  # verified once
+    # A replica that never saw the key (a new verifier: nothing in memory), sharing the store.
+    fresh, _, hasher = make_envelope(store, tmp_path, throttle=FailureThrottle(3, 30))
+    for _ in range(5):  # strangers behind the same NAT guess at the public id
         _, forged = generate_token(key[5:17])
-        run(call, app, headers=bearer(forged.reveal()), client=f"10.0.3.{i}")
+        run(call, fresh, headers=bearer(forged.reveal()), client="10.5.5.5")
     _, forged = generate_token(key[5:17])
-    assert run(call, app, headers=bearer(forged.reveal()), client="10.0.4.1")[0] == 429
-    app.verifier.invalidate()  # any store change anywhere drops the whole cache
-    assert run(call, app, headers=bearer(key), client="10.5.5.5")[0] == 200  # same app, cold path
+    assert run(call, fresh, headers=bearer(forged.reveal()), client="10.5.5.5")[0] == 429
+    spent = hasher.verifications
+    assert run(call, fresh, headers=bearer(key), client="10.5.5.5")[0] == 200
+    assert hasher.verifications == spent + 1  # recognised, then still verified with argon2
+    fresh.verifier.invalidate()  # any store change anywhere drops the whole cache
+    assert run(call, fresh, headers=bearer(key), client="10.5.5.5")[0] == 200
+
+
+def test_a_revoked_key_loses_its_exemption_everywhere(store, tmp_path):
+    key = issue(store, "leaver")
+    key_id = key[5:17]
+    app, _, _ = make_envelope(store, tmp_path, throttle=FailureThrottle(2, 30))
+    assert run(call, app, headers=bearer(key))[0] == 200
+    assert store.verified_digest(key_id) is not None
+    lifecycle.revoke_key(store, key_id, reason=None, now=utcnow())
+    app.verifier.invalidate()
+    assert run(call, app, headers=bearer(key))[0] == 401  # exempt once more: argon2 says revoked
+    assert store.verified_digest(key_id) is None and not app.verifier.previously_verified(key)
+    assert run(call, app, headers=bearer(key))[0] == 401
+    assert run(call, app, headers=bearer(key))[0] == 429  # an ordinary guess again
 
 
 def test_static_hashes_with_and_without_key_ids(tmp_path):

@@ -1,8 +1,16 @@
-"""The failure throttle on its own: sliding windows per client IP and per key id."""
+"""The throttle on its own: failure windows per client IP and per (IP, key id), attempts
+reserved on arrival, bounds on attempts in flight, and a table that stays cheap when full."""
 
 from __future__ import annotations
 
-from finops_mcp_admin.server.throttle import FailureThrottle
+from collections import OrderedDict
+
+from finops_mcp_admin.server import throttle as th
+from finops_mcp_admin.server.throttle import Attempt, FailureThrottle, Refusal
+
+CLIENT_BUSY, SERVER_BUSY, TOO_MANY_FAILURES = th.CLIENT_BUSY, th.SERVER_BUSY, th.TOO_MANY_FAILURES
+
+KEY = "AAAAAAAAAAAA"
 
 
 def test_throttle_window_slides():
@@ -15,23 +23,94 @@ def test_throttle_window_slides():
     assert throttle.retry_after("1.2.3.4", None) is None
 
 
-def test_failures_against_one_key_id_count_across_ips_and_only_against_that_id():
+def test_failures_at_a_key_id_count_per_ip_never_across_ips():
     now = [50.0]
-    throttle = FailureThrottle(2, 30, clock=lambda: now[0])
-    throttle.record("10.0.0.1", "AAAAAAAAAAAA")
+    throttle = FailureThrottle(2, 30, clock=lambda: now[0], max_verifying_per_ip=10)
+    throttle.record("10.0.0.1", KEY)
     now[0] += 5
-    throttle.record("10.0.0.2", "AAAAAAAAAAAA")
-    assert throttle.key_wait("AAAAAAAAAAAA") == 25  # the oldest failure leaves the window first
-    assert throttle.key_wait("BBBBBBBBBBBB") is None and throttle.key_wait(None) is None
-    assert throttle.ip_wait("10.0.0.1") is None and throttle.ip_wait("10.0.0.2") is None
-    assert throttle.retry_after("10.0.0.3", "AAAAAAAAAAAA") == 25
+    throttle.record("10.0.0.1", KEY)
+    assert throttle.retry_after("10.0.0.1", KEY) == 25  # the oldest failure leaves the window first
+    assert throttle.retry_after("10.0.0.2", KEY) is None  # a public key id is no lever on others
+    assert isinstance(throttle.reserve("10.0.0.2", KEY), Attempt)
 
 
-def test_a_full_table_forgets_only_stale_entries():
+def test_attempts_in_flight_count_as_failures_until_they_succeed():
+    throttle = FailureThrottle(3, 60, max_verifying=100, max_verifying_per_ip=100)
+    held = [throttle.reserve("10.0.0.1", KEY) for _ in range(3)]
+    assert all(isinstance(a, Attempt) for a in held)
+    refused = throttle.reserve("10.0.0.1", KEY)
+    assert refused == Refusal(TOO_MANY_FAILURES, 1)  # nothing failed yet: retry when they finish
+    throttle.finish(held[0], failed=False)  # success gives the reservation back
+    assert isinstance(throttle.reserve("10.0.0.1", KEY), Attempt)
+    throttle.finish(held[1], failed=True)
+    throttle.finish(held[1], failed=True)  # twice is once
+    assert throttle.retry_after("10.0.0.1", KEY) == 60  # 1 failed + 2 in flight: window full
+    assert throttle.reserve("10.0.0.1", KEY) == Refusal(TOO_MANY_FAILURES, 60)
+
+
+def test_attempts_in_flight_are_bounded_globally_and_per_ip():
+    throttle = FailureThrottle(100, 60, max_verifying=3, max_verifying_per_ip=2)
+    a, b = throttle.reserve("10.0.0.1", KEY), throttle.reserve("10.0.0.1", None)
+    assert throttle.reserve("10.0.0.1", None) == Refusal(CLIENT_BUSY, 1)
+    c = throttle.reserve("10.0.0.2", None)
+    assert throttle.reserve("10.0.0.3", None) == Refusal(SERVER_BUSY, 1)
+    assert throttle.in_flight() == 3
+    for attempt in (a, b, c):
+        assert isinstance(attempt, Attempt)
+        throttle.finish(attempt, failed=False)
+    assert throttle.in_flight() == 0 and isinstance(throttle.reserve("10.0.0.3", None), Attempt)
+
+
+def test_known_tokens_have_their_own_lane_and_ignore_strangers_failures():
+    throttle = FailureThrottle(2, 60, max_verifying=2, max_verifying_per_ip=1)
+    for _ in range(2):
+        throttle.record("10.0.0.1", KEY)  # a stranger behind the holder's NAT
+    strangers = [throttle.reserve(f"10.1.0.{i}", None) for i in range(2)]
+    assert all(isinstance(a, Attempt) for a in strangers)  # the strangers' lane is full
+    assert isinstance(throttle.reserve("10.0.0.1", KEY), Refusal)
+    first = throttle.reserve("10.0.0.1", KEY, known=True)
+    second = throttle.reserve("10.0.0.1", KEY, known=True)  # the per-IP bound is for guesses
+    assert isinstance(first, Attempt) and isinstance(second, Attempt)
+    assert throttle.reserve("10.0.0.1", KEY, known=True) == Refusal(SERVER_BUSY, 1)  # still bounded
+
+
+class CountingTable(OrderedDict):
+    """The throttle's table, counting every entry a scan of it visits."""
+
+    visited = 0
+
+    def _count(self) -> None:
+        type(self).visited += len(self)
+
+    def __iter__(self):
+        self._count()
+        return super().__iter__()
+
+    def items(self):
+        self._count()
+        return super().items()
+
+    def values(self):
+        self._count()
+        return super().values()
+
+    def keys(self):
+        self._count()
+        return super().keys()
+
+
+def test_a_full_table_evicts_in_constant_time_without_scanning():
     now = [0.0]
-    throttle = FailureThrottle(1, 10, max_tracked=2, clock=lambda: now[0])
-    throttle.record("10.0.0.1", None)
-    now[0] = 20.0  # the first failure has left its window
-    throttle.record("10.0.0.2", None)
-    throttle.record("10.0.0.3", None)  # table full: stale entries go, live ones stay
-    assert throttle.ip_wait("10.0.0.2") == 10 and throttle.ip_wait("10.0.0.3") == 10
+    throttle = FailureThrottle(1, 10, max_tracked=1000, clock=lambda: now[0])
+    table = CountingTable()
+    throttle._failures = table
+    for i in range(1000):
+        throttle.record(f"10.0.{i // 256}.{i % 256}", None)
+    now[0] = 5.0
+    CountingTable.visited = 0
+    for i in range(200):  # 200 new clients at capacity
+        throttle.record(f"10.9.{i // 256}.{i % 256}", None)
+    assert CountingTable.visited == 0  # not one entry visited, let alone the whole table
+    assert len(throttle._failures) == 1000  # memory stays bounded
+    assert throttle.retry_after("10.9.0.199") == 10  # the newest stay...
+    assert throttle.retry_after("10.0.0.0") is None  # ...the least recently seen went first

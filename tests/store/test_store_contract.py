@@ -246,3 +246,25 @@ def test_a_sqlite_store_written_before_quotas_still_opens_and_takes_them(tmp_pat
         assert (key.rate, key.max_sessions, key.extra) == (None, None, {})
         lifecycle.update_key(store, "old", actor="t", now=utcnow(), max_sessions=2)
         assert store.get("AAAAAAAAAAAA").key.max_sessions == 2 and store.version() == 4
+
+
+def test_verified_token_digests_are_shared_without_a_version_bump(store, backend):
+    from finops_mcp_admin.server.auth import shared_digest
+
+    issued = _create(store)
+    key_id, token = issued.key.id, issued.token.reveal()
+    assert store.verified_digest(key_id) is None
+    v = store.version()
+    digest = shared_digest(token, key_id)
+    store.record_verified(key_id, digest)
+    assert store.verified_digest(key_id) == digest and store.version() == v
+    assert store.verified_digest("AAAAAAAAAAAA") is None
+    store.record_verified(key_id, None)
+    store.record_verified(key_id, None)  # forgetting twice is harmless
+    assert store.verified_digest(key_id) is None and store.version() == v
+    store.record_verified(key_id, digest)
+    everything = backend.dump()
+    assert any(name.endswith("verified") and everything[name] for name in everything)  # seen...
+    dumped = json.dumps(everything, default=str)
+    assert token not in dumped and token[18:50] not in dumped  # ...and no part of the secret
+    assert shared_digest(token, key_id) != shared_digest(token, "BBBBBBBBBBBB")  # salted by id
