@@ -8,7 +8,7 @@ import typer
 
 from ..config import load_settings
 from ..errors import InvalidInput
-from ._options import NamespaceOpt, StoreOpt
+from ._options import NamespaceOpt, ServerNameOpt, StoreOpt
 
 
 def _scope_map(values: list[str] | None) -> dict[str, str]:
@@ -66,7 +66,7 @@ def serve(
     policy: Policy = None, tool_scope: ToolScope = None, default_scope: DefaultScope = "tools:read",
     hashes_file: HashesFile = None, no_store: NoStore = False, poll_interval: PollInterval = 0.25,
     stale_grace: StaleGrace = 300.0, max_failures: MaxFailures = 10, failure_window: FailureWindow = 60.0,
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
 
@@ -85,5 +85,5 @@ def serve(
         policy_file=policy, tool_scopes=_scope_map(tool_scope), default_scope=default_scope,
         hashes_file=hashes_file, use_store=not no_store, poll_interval=poll_interval,
         stale_grace=stale_grace, max_failures=max_failures, failure_window=failure_window)
-    run(load_settings(store, namespace), opts,
+    run(load_settings(store, namespace, server_name), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))
