@@ -79,8 +79,8 @@ def fake_plugin(tmp_path, monkeypatch):
 def test_the_endpoints_are_read_from_the_stack_outputs(aws_env):
     stack = make_stack(aws_env, OUTPUTS)
     where = stack_endpoints(client("cloudformation", AwsOptions()), stack)
-    assert where == StackEndpoints("mcp-cluster", "mcp-service", "mcp-server", OUTPUTS["CacheEndpointAddress"],
-                                   6379, OUTPUTS["RedisAuthSecretArn"])
+    assert where == StackEndpoints("mcp-cluster", "mcp-service", "mcp-server",
+                                   OUTPUTS["CacheEndpointAddress"], 6379, OUTPUTS["RedisAuthSecretArn"])
 
 
 def test_a_stack_without_the_tunnel_outputs_is_one_line_naming_them(cli, aws_env, fake_plugin):
@@ -232,7 +232,8 @@ def test_the_opened_message_gives_the_settings_for_the_other_shell(capsys):
     from finops_mcp_admin.aws.tunnel import Tunnel
     from finops_mcp_admin.cli.stack import _TunnelView
 
-    where = StackEndpoints.from_outputs("mcp-prod", [{"OutputKey": k, "OutputValue": v} for k, v in OUTPUTS.items()])
+    rows = [{"OutputKey": k, "OutputValue": v} for k, v in OUTPUTS.items()]
+    where = StackEndpoints.from_outputs("mcp-prod", rows)
     _TunnelView().opened(Tunnel("mcp-prod", 16379, where, "ecs:c_t_r", "admin-0abc"))
     out = capsys.readouterr()
     assert out.out == ""

@@ -119,19 +119,22 @@ def test_a_wrong_password_in_the_secret_is_permission_denied(cli, redis_server, 
 
     sm = boto3.client("secretsmanager", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
     arn = sm.create_secret(Name=f"redis-wrong-{free_port()}", SecretString="not-the-password")["ARN"]
-    r = cli("keys", "list", "--store", redis_server.admin_url, env={"MCPADMIN_REDIS_PASSWORD_SECRET_ARN": arn})
+    r = cli("keys", "list", "--store", redis_server.admin_url,
+            env={"MCPADMIN_REDIS_PASSWORD_SECRET_ARN": arn})
     assert r.code == 6 and r.stderr.count("\n") == 1 and "not-the-password" not in r.stderr
 
 
 def test_a_missing_secret_is_one_line_not_found(cli, redis_server, aws_env):
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-secret-AbCdEf"
-    r = cli("keys", "list", "--store", redis_server.admin_url, env={"MCPADMIN_REDIS_PASSWORD_SECRET_ARN": arn})
+    r = cli("keys", "list", "--store", redis_server.admin_url,
+            env={"MCPADMIN_REDIS_PASSWORD_SECRET_ARN": arn})
     assert r.code == 3 and r.stderr.count("\n") == 1, r.stderr
 
 
 def test_a_sqlite_store_never_calls_aws_for_the_secret(cli, tmp_path):
     # The ARN is set but AWS is unreachable: a SQLite command must not care.
-    env = {"MCPADMIN_REDIS_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf",
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf"
+    env = {"MCPADMIN_REDIS_PASSWORD_SECRET_ARN": arn,
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "x",
            "AWS_SECRET_ACCESS_KEY": "y"}
     r = cli("keys", "list", "--store", f"sqlite:///{tmp_path / 'k.db'}", env=env)
