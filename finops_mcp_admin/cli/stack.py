@@ -102,6 +102,9 @@ class _DeployView:
     def note(self, text: str) -> None:
         render.note(text, self.quiet)
 
+    def warning(self, text: str) -> None:
+        render.note(f"warning: {text}")
+
 
 @app.command()
 def deploy(
