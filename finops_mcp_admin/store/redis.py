@@ -80,26 +80,6 @@ def _stream(reply: Any) -> list[tuple[str, dict[str, str]]]:
     return cast("list[tuple[str, dict[str, str]]]", reply or [])
 
 
-def server_name_connection(server_name: str) -> type:
-    """An SSLConnection class whose TLS handshake sends `server_name` as SNI and verifies the
-    certificate against it, while the TCP connection goes to the URL's host (a tunnel's
-    127.0.0.1). Verification is always on: this class ignores ssl_cert_reqs=none."""
-    import ssl
-
-    from redis.connection import SSLConnection
-
-    class ServerNameSSLConnection(SSLConnection):
-        def _wrap_socket_with_ssl(self, sock: Any) -> Any:
-            context = ssl.create_default_context()
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            if self.ca_certs is not None:
-                context.load_verify_locations(cafile=self.ca_certs)
-            # check_hostname and CERT_REQUIRED are create_default_context()'s defaults.
-            return context.wrap_socket(sock, server_hostname=server_name)
-
-    return ServerNameSSLConnection
-
-
 def connect(url: str, password: str | None = None, ca_file: str | None = None,
             socket_timeout: float | None = SOCKET_TIMEOUT, retries: int = 0,
             server_name: str | None = None) -> redis.Redis:
@@ -126,6 +106,8 @@ def connect(url: str, password: str | None = None, ca_file: str | None = None,
             # Fail closed: a server name promises a verified TLS peer, plain redis:// has none.
             raise InvalidInput(f"a Redis server name ({server_name}) needs a rediss:// store URL, "
                                f"not {redact_url(url)}")
+        from .redis_tls import server_name_connection
+
         kwargs["connection_class"] = server_name_connection(server_name)
     return redis.Redis.from_url(url, **kwargs)
 
