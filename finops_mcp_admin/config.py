@@ -5,6 +5,8 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
 
     store = "rediss://mcpadmin@cache.internal:6379/0"
     namespace = "prod"
+    redis_server_name = "master.mcp.abc123.use1.cache.amazonaws.com"   # through a tunnel
+    redis_password_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:..."
     [argon2]
     time_cost = 2
     memory_cost = 19456
@@ -15,7 +17,10 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
     [method_scopes]          # serve: scopes for MCP methods the built-in map lacks
     "x-vendor/report" = "reports:read"
 
-Secrets (the Redis password) come from the environment or the file, never from argv.
+Secrets (the Redis password) come from the environment or the file, never from argv; or,
+best, from AWS Secrets Manager by `redis_password_secret_arn` / MCPADMIN_REDIS_PASSWORD_SECRET_ARN:
+fetched when the store is opened, held only in this process's memory (not in argv, not in the
+environment a shell or `ps e` shows, not in shell history).
 """
 
 from __future__ import annotations
@@ -74,6 +79,10 @@ class Settings:
     actor: str = ""
     redis_password: str | None = field(default=None, repr=False)
     redis_ca_file: str | None = None
+    #: TLS name of the Redis server when the URL's host is another address (a tunnel).
+    redis_server_name: str | None = None
+    #: Secrets Manager secret holding the Redis password, fetched when the store is opened.
+    redis_password_secret_arn: str | None = None
     audit_maxlen: int = 100_000
     #: serve: the scope each tool needs, from the `[tool_scopes]` table (flags add to it).
     tool_scopes: dict[str, str] = field(default_factory=dict)
@@ -92,8 +101,20 @@ class Settings:
         """The store these settings name. retries: Redis command retries (0 for the CLI: fail
         fast; servers use 1)."""
         return open_store(self.store_url, namespace=self.namespace, actor=self.actor,
-                          password=self.redis_password, ca_file=self.redis_ca_file,
-                          audit_maxlen=self.audit_maxlen, retries=retries)
+                          password=self._password(), ca_file=self.redis_ca_file,
+                          audit_maxlen=self.audit_maxlen, retries=retries,
+                          server_name=self.redis_server_name)
+
+    def _password(self) -> str | None:
+        """The Redis password: given directly, else read from Secrets Manager (Redis URLs only,
+        so a SQLite command never calls AWS)."""
+        if self.redis_password or not self.redis_password_secret_arn:
+            return self.redis_password
+        if not self.store_url.startswith(("redis://", "rediss://")):
+            return None
+        from .aws.secrets import secret_string
+
+        return secret_string(self.redis_password_secret_arn)
 
     def hasher(self) -> KeyHasher:
         """The argon2id hasher with these settings' parameters."""
@@ -119,7 +140,8 @@ def _int(value: Any, what: str) -> int:
         raise InvalidInput(f"{what} must be an integer, not {value!r}") from None
 
 
-def load_settings(store: str | None = None, namespace: str | None = None) -> Settings:
+def load_settings(store: str | None = None, namespace: str | None = None,
+                  redis_server_name: str | None = None) -> Settings:
     """Resolve settings from the given flags, the environment, the config file and defaults."""
     env = os.environ
     file = _read_file(config_path())
@@ -147,6 +169,10 @@ def load_settings(store: str | None = None, namespace: str | None = None) -> Set
         actor=str(pick(None, "MCPADMIN_ACTOR", file.get("actor"), "") or _default_actor()),
         redis_password=pick(None, "MCPADMIN_REDIS_PASSWORD", file.get("redis_password"), None),
         redis_ca_file=pick(None, "MCPADMIN_REDIS_CA", file.get("redis_ca_file"), None),
+        redis_server_name=pick(redis_server_name, "MCPADMIN_REDIS_SERVER_NAME",
+                               file.get("redis_server_name"), None),
+        redis_password_secret_arn=pick(None, "MCPADMIN_REDIS_PASSWORD_SECRET_ARN",
+                                       file.get("redis_password_secret_arn"), None),
         audit_maxlen=_int(pick(None, "MCPADMIN_AUDIT_MAXLEN", file.get("audit_maxlen"), 100_000),
                           "audit_maxlen"),
         tool_scopes=_scope_table(file.get("tool_scopes", {}), "tool_scopes"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from .errors import InvalidInput
 
@@ -23,11 +24,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+# Overloads: a datetime in gives a str out, only None gives None (callers need not re-check).
+@overload
+def iso(when: datetime) -> str: ...
+@overload
+def iso(when: None) -> None: ...
+@overload
+def iso(when: datetime | None) -> str | None: ...
+
+
 def iso(when: datetime | None) -> str | None:
     """ISO 8601 UTC with a Z suffix (`2026-11-22T02:00:00Z`), or None."""
     if when is None:
         return None
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@overload
+def from_iso(text: str) -> datetime: ...
+@overload
+def from_iso(text: None) -> None: ...
+@overload
+def from_iso(text: str | None) -> datetime | None: ...
 
 
 def from_iso(text: str | None) -> datetime | None:

@@ -119,10 +119,12 @@ class TlsTerminator:
         self._loop.run_forever()
 
 
-def start_tls_redis(binary: str, workdir: Path, plain: RedisServer, ca) -> tuple[int, object]:
+def start_tls_redis(binary: str, workdir: Path, plain: RedisServer, ca,
+                    hostname: str = "localhost") -> tuple[int, object]:
     """A TLS endpoint backed by a real server: the binary's own TLS when it has it (Debian's
-    redis-server does), else a TLS terminator in front of `plain`. Returns (port, handle)."""
-    cert = ca.issue_cert("localhost")
+    redis-server does), else a TLS terminator in front of `plain`. The certificate names only
+    `hostname`. Returns (port, handle)."""
+    cert = ca.issue_cert(hostname)
     cert_file, key_file, ca_file = workdir / "server.pem", workdir / "server.key", workdir / "ca.pem"
     cert.private_key_pem.write_to_path(str(key_file))
     cert.cert_chain_pems[0].write_to_path(str(cert_file))

@@ -66,7 +66,8 @@ def aws_errors(what: str) -> Iterator[None]:
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", str(exc))
-        if "does not exist" in message:
+        # ResourceNotFoundException (Secrets Manager, ACM, ECS...), ClusterNotFoundException, ...
+        if "does not exist" in message or "NotFound" in code:
             raise NotFound(f"{what}: {message}") from None
         if code in _DENIED:
             raise PermissionDenied(f"{what}: {code}: {message}") from None

@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", envvar="MCPADMIN_STORE", show_envvar=True, metavar="URL",
     help="Key store: sqlite:///path (default: $XDG_DATA_HOME/mcpadmin/mcpadmin.db) or "
-         "redis[s]://[user@]host:port/db (password from MCPADMIN_REDIS_PASSWORD).")]
+         "redis[s]://[user@]host:port/db (password from MCPADMIN_REDIS_PASSWORD, or fetched from "
+         "Secrets Manager by MCPADMIN_REDIS_PASSWORD_SECRET_ARN).")]
 NamespaceOpt = Annotated[str | None, typer.Option(
     "--namespace", envvar="MCPADMIN_NAMESPACE", show_envvar=True,
     help="Redis key prefix, so several environments can share one Redis [default: mcpadmin].")]
+ServerNameOpt = Annotated[str | None, typer.Option(
+    "--redis-server-name", envvar="MCPADMIN_REDIS_SERVER_NAME", show_envvar=True, metavar="NAME",
+    help="rediss:// only: verify the TLS certificate against NAME (and send it as SNI) while "
+         "connecting to the URL's host, e.g. 127.0.0.1 through `mcpadmin stack tunnel`.")]
 OutputOpt = Annotated[OutputFormat, typer.Option(
     "--output", "-o", case_sensitive=False, help="Output format.")]
 QuietOpt = Annotated[bool, typer.Option(

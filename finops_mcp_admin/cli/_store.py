@@ -11,8 +11,9 @@ from ..store import KeyStore
 
 
 @contextmanager
-def command_store(store: str | None, namespace: str | None) -> Iterator[tuple[KeyStore, Settings]]:
+def command_store(store: str | None, namespace: str | None,
+                  server_name: str | None = None) -> Iterator[tuple[KeyStore, Settings]]:
     """The opened store and the settings it came from (for the hasher and the actor)."""
-    settings = load_settings(store, namespace)
+    settings = load_settings(store, namespace, server_name)
     with settings.open_store() as opened:
         yield opened, settings

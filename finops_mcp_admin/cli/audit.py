@@ -20,6 +20,7 @@ from ._options import (
     ProfileOpt,
     QuietOpt,
     RegionOpt,
+    ServerNameOpt,
     StoreOpt,
     aws_options,
 )
@@ -64,6 +65,7 @@ EventOpt = Annotated[list[str] | None, typer.Option(help="Event type(s) [default
 @app.command()
 def events(
     since: SinceOpt = "24h", store: StoreOpt = None, namespace: NamespaceOpt = None,
+    server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """The admin audit trail from the store: who created, rotated, revoked or imported what.
@@ -72,7 +74,7 @@ def events(
     Example: mcpadmin audit events --since 7d -o json
     """
     start = parse_past(since, utcnow())
-    with command_store(store, namespace) as (s, _):
+    with command_store(store, namespace, server_name) as (s, _):
         trail = s.audit_events(since=start)
     render.rows([e.to_public() for e in trail], EVENT_COLUMNS, output)
 

@@ -14,7 +14,7 @@ from ..key_import import ImportFormat, parse_import
 from ..keys import STATUSES, ApiKey
 from ..quotas import CLEAR, parse_max_sessions
 from . import _render as render
-from ._options import NamespaceOpt, OutputOpt, QuietOpt, StoreOpt
+from ._options import NamespaceOpt, OutputOpt, QuietOpt, ServerNameOpt, StoreOpt
 from ._render import OutputFormat
 from ._stdin import read_all_stdin, read_secret, stdin_is_terminal
 from ._store import command_store
@@ -70,7 +70,7 @@ def create(
     owner: OwnerOpt = None,
     description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
     rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Create a key and print it once (exit 4 if an active key has this NAME).
@@ -80,7 +80,7 @@ def create(
     """
     now = utcnow()
     expires_at = parse_future(expires, now) if expires else None
-    with command_store(store, namespace) as (s, settings):
+    with command_store(store, namespace, server_name) as (s, settings):
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
             scopes=scope or (), expires_at=expires_at, owner=owner, description=description,
@@ -99,7 +99,7 @@ def list_(
         help="Only keys expiring within this duration, e.g. 7d.")] = None,
     unused_for: Annotated[str | None, typer.Option(
         help="Only keys not used for this duration, e.g. 30d.")] = None,
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """List keys (active ones unless --all or --status): never a secret or hash.
@@ -111,20 +111,20 @@ def list_(
         include_all=all_, owner=owner, status=status,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
         unused_for=parse_duration(unused_for) if unused_for else None)
-    with command_store(store, namespace) as (s, _):
+    with command_store(store, namespace, server_name) as (s, _):
         keys = lifecycle.list_keys(s, key_filter, utcnow())
     render.rows(_public(keys), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
 
 
 @app.command()
 def show(ref: RefArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
-         output: OutputOpt = OutputFormat.table) -> None:
+         server_name: ServerNameOpt = None, output: OutputOpt = OutputFormat.table) -> None:
     """Show one key's record (exit 3 if there is none).
 
     \b
     Example: mcpadmin keys show ci-pipeline -o json
     """
-    with command_store(store, namespace) as (s, _):
+    with command_store(store, namespace, server_name) as (s, _):
         key = lifecycle.resolve(s, ref).key
     render.record(key.to_public(utcnow()), output)
 
@@ -151,7 +151,7 @@ def hash_(
 
 
 @app.command()
-def verify(store: StoreOpt = None, namespace: NamespaceOpt = None,
+def verify(store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
            output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False) -> None:
     """Read a key on stdin and say whether it is valid (exit 0 valid, 1 invalid, 2 malformed).
 
@@ -159,7 +159,7 @@ def verify(store: StoreOpt = None, namespace: NamespaceOpt = None,
     Example: mcpadmin keys verify < key.txt
     """
     token = read_secret()
-    with command_store(store, namespace) as (s, settings):
+    with command_store(store, namespace, server_name) as (s, settings):
         result = lifecycle.verify_key(s, settings.hasher(), token, utcnow())
     if not quiet:
         data: dict[str, Any] = {"valid": result.valid, "reason": result.reason}
@@ -175,7 +175,7 @@ def rotate(
     ref: RefArg,
     grace: Annotated[str, typer.Option(
         help="How long the old key stays valid (0 = invalid at once).")] = "24h",
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Issue a new key with the same name, owner and scopes; print it once.
@@ -185,7 +185,7 @@ def rotate(
     """
     now = utcnow()
     grace_period = parse_duration(grace)
-    with command_store(store, namespace) as (s, settings):
+    with command_store(store, namespace, server_name) as (s, settings):
         old, issued = lifecycle.rotate_key(s, settings.hasher(), ref,
                                            grace=grace_period, actor=settings.actor, now=now)
     _issued(issued, output, quiet)
@@ -202,7 +202,7 @@ def revoke(
     owner: Annotated[str | None, typer.Option(help="With --all: only this owner's keys.")] = None,
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Do not ask for confirmation (required without a terminal).")] = False,
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Revoke a key at once, or in bulk with --all [--owner X] after confirmation.
@@ -215,7 +215,7 @@ def revoke(
     if owner is not None and not all_:
         raise InvalidInput("--owner selects keys for bulk revocation: add --all")
     now = utcnow()
-    with command_store(store, namespace) as (s, _):
+    with command_store(store, namespace, server_name) as (s, _):
         if ref is not None:
             revoked = lifecycle.revoke_key(s, ref, reason=reason, now=now)
         else:
@@ -229,7 +229,8 @@ def revoke(
 @app.command()
 def update(
     ref: RefArg, rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
-    store: StoreOpt = None, namespace: NamespaceOpt = None, output: OutputOpt = OutputFormat.table,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
+    output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Change a key's quotas; `none` returns one to the server default (audited as "update").
 
@@ -242,7 +243,7 @@ def update(
     if max_sessions is not None:
         changes["max_sessions"] = (None if max_sessions.strip().lower() in CLEAR
                                    else parse_max_sessions(max_sessions))
-    with command_store(store, namespace) as (s, settings):
+    with command_store(store, namespace, server_name) as (s, settings):
         key = lifecycle.update_key(s, ref, actor=settings.actor, now=utcnow(), **changes)
     render.record(key.to_public(utcnow()), output)
 
@@ -265,7 +266,7 @@ def import_(
     name_prefix: Annotated[str, typer.Option(
         help="Names for API_KEYS entries: PREFIX-1, PREFIX-2, ...")] = "imported",
     scope: ScopeOpt = None, owner: OwnerOpt = None,
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Import existing plaintext keys from stdin, storing only their hashes (all or nothing).
@@ -274,7 +275,7 @@ def import_(
     Example: printenv API_KEYS | mcpadmin keys import --scope tools:read
     """
     entries = parse_import(read_all_stdin(), format_, name_prefix)
-    with command_store(store, namespace) as (s, settings):
+    with command_store(store, namespace, server_name) as (s, settings):
         imported = lifecycle.import_keys(s, settings.hasher(), entries,
                                          actor=settings.actor, now=utcnow(), scopes=scope or (),
                                          owner=owner)

@@ -9,7 +9,7 @@ import typer
 from ..config import load_settings
 from ..errors import InvalidInput
 from ..keys import validate_scope
-from ._options import NamespaceOpt, StoreOpt
+from ._options import NamespaceOpt, ServerNameOpt, StoreOpt
 
 
 def _scope_map(values: list[str] | None) -> dict[str, str]:
@@ -94,7 +94,7 @@ def serve(
     header_timeout: HeaderTimeout = 10.0, handshake_timeout: HandshakeTimeout = 10.0,
     max_connections: MaxConnections = 1000, max_verifying: MaxVerifying = None,
     max_verifying_per_ip: MaxVerifyingPerIp = 2,
-    store: StoreOpt = None, namespace: NamespaceOpt = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
 
@@ -118,5 +118,5 @@ def serve(
         session_idle_timeout=session_idle_timeout, header_timeout=header_timeout,
         handshake_timeout=handshake_timeout, max_connections=max_connections,
         max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip)
-    run(load_settings(store, namespace), opts,
+    run(load_settings(store, namespace, server_name), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

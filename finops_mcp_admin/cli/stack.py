@@ -16,6 +16,7 @@ from ._stdin import stdin_is_terminal
 
 if TYPE_CHECKING:
     from ..aws.cloudformation import Finding, Plan
+    from ..aws.tunnel import Tunnel
 
 app = typer.Typer(no_args_is_help=True, help="Validate and deploy the hardened AWS stack.")
 
@@ -101,6 +102,9 @@ class _DeployView:
     def note(self, text: str) -> None:
         render.note(text, self.quiet)
 
+    def warning(self, text: str) -> None:
+        render.note(f"warning: {text}")
+
 
 @app.command()
 def deploy(
@@ -167,3 +171,43 @@ def outputs(stack: StackArg, region: RegionOpt = None, profile: ProfileOpt = Non
 
     described = cfn.describe(aws_options(region, profile, endpoint_url), stack)
     _print_outputs(described.get("Outputs", []), output, quiet)
+
+
+class _TunnelView:
+    """`stack tunnel` on the terminal: everything on stderr (stdout stays free of chatter)."""
+
+    def opened(self, tunnel: Tunnel) -> None:
+        where = tunnel.endpoints
+        render.note("\n".join([
+            f"Tunnel to stack {tunnel.stack}'s key store {where.cache_host}:{where.cache_port} through "
+            f"{tunnel.target}, on 127.0.0.1:{tunnel.local_port}. In another shell:",
+            f"  export MCPADMIN_STORE={tunnel.store_url}",
+            f"  export MCPADMIN_REDIS_SERVER_NAME={where.cache_host}",
+            f"  export MCPADMIN_REDIS_PASSWORD_SECRET_ARN={where.secret_arn}",
+            "  mcpadmin keys list",
+            "(the AUTH token is read from Secrets Manager by each command, with your AWS credentials; "
+            "it is never printed, exported or put on a command line). Ctrl-C closes the tunnel.",
+        ]))
+
+    def closed(self, tunnel: Tunnel, note: str) -> None:
+        render.note(f"tunnel closed: {note}")
+
+
+@app.command()
+def tunnel(
+    stack: StackArg,
+    local_port: Annotated[int | None, typer.Option(
+        "--local-port", min=1, max=65535, help="Local port to listen on [default: a free one].")] = None,
+    region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
+) -> None:
+    """Forward a local port to the stack's private Redis through a running task (SSM/ECS Exec).
+
+    Needs the AWS session-manager-plugin. Prints the MCPADMIN_* settings to use in another
+    shell; runs until Ctrl-C.
+
+    \b
+    Example: mcpadmin stack tunnel mcp-prod --local-port 16379
+    """
+    from ..aws.tunnel import TunnelRequest, open_tunnel
+
+    open_tunnel(TunnelRequest(stack, local_port, aws_options(region, profile, endpoint_url)), _TunnelView())

@@ -13,9 +13,12 @@ __all__ = ["AuditEvent", "KeyStore", "StoredKey", "Transaction", "open_store"]
 
 
 def open_store(url: str, *, namespace: str = "mcpadmin", actor: str = "", password: str | None = None,
-               ca_file: str | None = None, audit_maxlen: int = 100_000, retries: int = 0) -> KeyStore:
+               ca_file: str | None = None, audit_maxlen: int = 100_000, retries: int = 0,
+               server_name: str | None = None) -> KeyStore:
     """Open the store named by url (imports only the backend it needs).
     namespace, password, ca_file, audit_maxlen: Redis only (SQLite has one store per file).
+    server_name: rediss:// only, the name the TLS certificate is verified against (SNI) when the
+    URL's host is another address, e.g. a tunnel's 127.0.0.1.
     retries: Redis command retries (0 for the CLI: fail fast; servers use 1)."""
     if url.startswith("sqlite://"):
         from .sqlite import SqliteStore
@@ -25,6 +28,8 @@ def open_store(url: str, *, namespace: str = "mcpadmin", actor: str = "", passwo
         from .redis import RedisStore
 
         return RedisStore(url, namespace=namespace, actor=actor, password=password, ca_file=ca_file,
-                          audit_maxlen=audit_maxlen, retries=retries)
+                          audit_maxlen=audit_maxlen, retries=retries, server_name=server_name)
+    if server_name:
+        raise InvalidInput("a Redis server name applies only to a rediss:// store")
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise InvalidInput(f"unsupported store URL scheme {scheme!r}: use sqlite:///path, redis:// or rediss://")

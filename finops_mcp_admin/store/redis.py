@@ -30,11 +30,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from ..durations import from_iso, iso, utcnow
-from ..errors import BackendUnavailable, PermissionDenied
+from ..errors import BackendUnavailable, InvalidInput, PermissionDenied
 from ..keys import ApiKey
 from .base import AuditEvent, ChangeFeed, KeyStore, PendingAudit, StoredKey, T
 
@@ -62,11 +62,32 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
+# redis-py types every reply as bytes | str because it cannot know decode_responses; connect()
+# always sets decode_responses=True, so replies are str. These casts say so once, typed.
+def _text(reply: bytes | str | None) -> str | None:
+    return cast("str | None", reply)
+
+
+def _texts(replies: list[bytes | str | None]) -> list[str | None]:
+    return cast("list[str | None]", replies)
+
+
+def _members(reply: set[bytes | str]) -> set[str]:
+    return cast("set[str]", reply)
+
+
+def _stream(reply: Any) -> list[tuple[str, dict[str, str]]]:
+    """XRANGE entries (id, fields); redis-py types the reply as Optional, an empty range is []."""
+    return cast("list[tuple[str, dict[str, str]]]", reply or [])
+
+
 def connect(url: str, password: str | None = None, ca_file: str | None = None,
-            socket_timeout: float | None = SOCKET_TIMEOUT, retries: int = 0) -> redis.Redis:
+            socket_timeout: float | None = SOCKET_TIMEOUT, retries: int = 0,
+            server_name: str | None = None) -> redis.Redis:
     """A client that fails fast (CLI: no retries; a server passes retries=1 so one connection
     cut by a failover or CLIENT KILL costs a reconnect, not a refused request); TLS for
-    rediss:// (optionally a private CA)."""
+    rediss:// (optionally a private CA; optionally verified as `server_name`, e.g. through a
+    tunnel to 127.0.0.1)."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -81,6 +102,14 @@ def connect(url: str, password: str | None = None, ca_file: str | None = None,
         kwargs["password"] = password
     if url.startswith("rediss://") and ca_file:
         kwargs["ssl_ca_certs"] = ca_file
+    if server_name:
+        if not url.startswith("rediss://"):
+            # Fail closed: a server name promises a verified TLS peer, plain redis:// has none.
+            raise InvalidInput(f"a Redis server name ({server_name}) needs a rediss:// store URL, "
+                               f"not {redact_url(url)}")
+        from .redis_tls import server_name_connection
+
+        kwargs["connection_class"] = server_name_connection(server_name)
     return redis.Redis.from_url(url, **kwargs)
 
 
@@ -132,12 +161,13 @@ class _RedisTx:
     def get(self, key_id: str) -> StoredKey | None:
         rec = self._store.k("rec", key_id)
         self._watched(rec)
-        return self._store.decode(self._pipe.get(rec), self._pipe.get(self._store.k("hash", key_id)))
+        return self._store.decode(_text(self._pipe.get(rec)),
+                                  _text(self._pipe.get(self._store.k("hash", key_id))))
 
     def current_id(self, name: str) -> str | None:
         pointer = self._store.k("name", name)
         self._watched(pointer)
-        return self._pipe.get(pointer)
+        return _text(self._pipe.get(pointer))
 
     def all_keys(self) -> list[ApiKey]:
         # Every mutation bumps the version, so watching it makes this bulk read consistent.
@@ -169,7 +199,7 @@ class _RedisTx:
         if self._salt is None:
             meta = self._store.k("meta")
             self._watched(meta)
-            self._salt = self._pipe.hget(meta, "lookup_salt")
+            self._salt = _text(self._pipe.hget(meta, "lookup_salt"))
             if self._salt is None:
                 salt = self._salt = secrets.token_hex(16)
                 self.writes.append(lambda pipe: pipe.hset(meta, "lookup_salt", salt))
@@ -216,15 +246,16 @@ class RedisStore(KeyStore):
 
     def __init__(self, url: str, namespace: str = "mcpadmin", actor: str = "",
                  password: str | None = None, ca_file: str | None = None,
-                 audit_maxlen: int = 100_000, retries: int = 0) -> None:
-        self.display_url = redact_url(url)
+                 audit_maxlen: int = 100_000, retries: int = 0, server_name: str | None = None) -> None:
+        self.display_url = redact_url(url) + (f" (as {server_name})" if server_name else "")
         self.url, self._password, self._ca_file = url, password, ca_file
+        self._server_name = server_name
         self.namespace = namespace
         self._actor = actor
         self._audit_maxlen = audit_maxlen
         self._prefix = "{" + namespace + "}:"
         with self._errors():
-            self.client = connect(url, password, ca_file, retries=retries)
+            self.client = connect(url, password, ca_file, retries=retries, server_name=server_name)
             self.client.ping()
 
     def k(self, *parts: str) -> str:
@@ -293,7 +324,7 @@ class RedisStore(KeyStore):
 
     def current_id(self, name: str) -> str | None:
         with self._errors():
-            return self.client.get(self.k("name", name))
+            return _text(self.client.get(self.k("name", name)))
 
     def _load(self, ids: list[str], with_hash: bool) -> list[StoredKey]:
         """Records for ids in a few round trips: one MGET (and HMGET of last use) per batch —
@@ -316,18 +347,18 @@ class RedisStore(KeyStore):
 
     def list_keys(self) -> list[ApiKey]:
         with self._errors():
-            ids = sorted(self.client.smembers(self.k("ids")))
+            ids = sorted(_members(self.client.smembers(self.k("ids"))))
             # Hashes stay on the server: listing never needs them.
             return [s.key for s in self._load(ids, with_hash=False)]
 
     def legacy_candidates(self, bucket: int) -> list[StoredKey]:
         with self._errors():
-            ids = sorted(self.client.smembers(self.k("legacy", str(bucket))))
+            ids = sorted(_members(self.client.smembers(self.k("legacy", str(bucket)))))
             return self._load(ids, with_hash=True)
 
     def lookup_salt(self) -> str | None:
         with self._errors():
-            return self.client.hget(self.k("meta"), "lookup_salt")
+            return _text(self.client.hget(self.k("meta"), "lookup_salt"))
 
     def set_hash(self, key_id: str, key_hash: str) -> None:
         with self._errors():
@@ -354,13 +385,13 @@ class RedisStore(KeyStore):
 
     def version(self) -> int:
         with self._errors():
-            return int(self.client.get(self.k("version")) or 0)
+            return int(_text(self.client.get(self.k("version"))) or 0)
 
     def audit_events(self, since: datetime | None = None) -> list[AuditEvent]:
         # Stream ids carry the Redis server's clock; allow an hour of skew, then filter on our ts.
         start = "-" if since is None else f"{int((since - timedelta(hours=1)).timestamp() * 1000)}-0"
         with self._errors():
-            entries = self.client.xrange(self.k("audit"), min=start, max="+")
+            entries = _stream(self.client.xrange(self.k("audit"), min=start, max="+"))
         events = []
         for _id, f in entries:
             ts = from_iso(f["ts"])
@@ -371,12 +402,13 @@ class RedisStore(KeyStore):
 
     def cors_origins(self) -> set[str]:
         with self._errors():
-            return set(self.client.smembers(self.k("cors")))
+            return _members(self.client.smembers(self.k("cors")))
 
     def change_feed(self, max_wait: float) -> ChangeFeed:
         """Pub/sub on the `changes` channel, on a separate client (a subscribed connection can
         run no other command)."""
-        client = connect(self.url, self._password, self._ca_file, socket_timeout=max_wait + SOCKET_TIMEOUT)
+        client = connect(self.url, self._password, self._ca_file, socket_timeout=max_wait + SOCKET_TIMEOUT,
+                         server_name=self._server_name)
         return _RedisChangeFeed(client, self.k("changes"), self.display_url)
 
     def close(self) -> None:
