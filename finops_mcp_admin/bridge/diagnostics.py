@@ -8,6 +8,7 @@ Imports neither `mcp` nor `anyio`.
 from __future__ import annotations
 
 import json
+import re
 from typing import IO, Any, TextIO, cast
 from urllib.parse import urlsplit
 
@@ -86,16 +87,23 @@ def _first(leaves: list[BaseException]) -> str:
     return type(leaves[0]).__name__
 
 
+#: RFC 6750 `scope="..."` auth-param (not the tail of another parameter's name).
+_SCOPE_PARAM = re.compile(r'(?:^|[\s,])scope="([^"]*)"')
+
+
 def http_error_message(status: int, www_authenticate: str, retry_after: str | None) -> tuple[int, str]:
     """JSON-RPC (code, message) for an HTTP refusal from the secured server."""
     if status == 401:
         return AUTH_FAILED, ("authentication failed: the MCP server rejected the API key "
                              "(HTTP 401). Check MCP_API_KEY")
     if status == 403 and "insufficient_scope" in www_authenticate:
-        scope = (www_authenticate.split('scope="', 1)[-1].split('"', 1)[0]
-                 if 'scope="' in www_authenticate else "?")
-        return FORBIDDEN, (f"permission denied: the API key lacks the scope {scope!r} this call "
-                           "needs (HTTP 403). Ask the administrator for a key with that scope")
+        found = _SCOPE_PARAM.search(www_authenticate)
+        if found is None:  # deny by default: no scope would grant a method or tool not mapped
+            return FORBIDDEN, ("permission denied: the MCP server allows this method or tool to no "
+                               "key (HTTP 403): it is not in the server's scope map. Ask the "
+                               "administrator to map it")
+        return FORBIDDEN, (f"permission denied: the API key lacks the scope {found.group(1)!r} this "
+                           "call needs (HTTP 403). Ask the administrator for a key with that scope")
     if status == 403:
         return FORBIDDEN, "the MCP server refused the request (HTTP 403)"
     if status == 429:

@@ -27,124 +27,22 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
 from ..durations import from_iso, iso, utcnow
-from ..errors import BackendUnavailable, InvalidInput, PermissionDenied
+from ..errors import BackendUnavailable
 from ..keys import ApiKey
 from .base import AuditEvent, ChangeFeed, KeyStore, PendingAudit, StoredKey, T
+from .redis_client import SOCKET_TIMEOUT, as_members, as_stream, as_text, connect, redact_url, redis_errors
 
 if TYPE_CHECKING:
     import redis
 
 #: Optimistic transactions re-run on contention; 20 concurrent writers settle well within this.
 MAX_ATTEMPTS = 200
-#: Fail fast: an unreachable store must not hang a CLI or a health check (redis-py 8 otherwise
-#: retries with back-off for seconds).
-CONNECT_TIMEOUT = 1.5
-SOCKET_TIMEOUT = 5.0
 _BATCH = 2000
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
-
-
-# redis-py types every reply as bytes | str because it cannot know decode_responses; connect()
-# always sets decode_responses=True, so replies are str. These casts say so once, typed.
-def _text(reply: bytes | str | None) -> str | None:
-    return cast("str | None", reply)
-
-
-def _texts(replies: list[bytes | str | None]) -> list[str | None]:
-    return cast("list[str | None]", replies)
-
-
-def _members(reply: set[bytes | str]) -> set[str]:
-    return cast("set[str]", reply)
-
-
-def _stream(reply: Any) -> list[tuple[str, dict[str, str]]]:
-    """XRANGE entries (id, fields); redis-py types the reply as Optional, an empty range is []."""
-    return cast("list[tuple[str, dict[str, str]]]", reply or [])
-
-
-def connect(url: str, password: str | None = None, ca_file: str | None = None,
-            socket_timeout: float | None = SOCKET_TIMEOUT, retries: int = 0,
-            server_name: str | None = None) -> redis.Redis:
-    """A client that fails fast (CLI: no retries; a server passes retries=1 so one connection
-    cut by a failover or CLIENT KILL costs a reconnect, not a refused request); TLS for
-    rediss:// (optionally a private CA; optionally verified as `server_name`, e.g. through a
-    tunnel to 127.0.0.1)."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    kwargs: dict[str, Any] = {
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-        "socket_timeout": socket_timeout,
-        "retry": Retry(NoBackoff(), retries),
-        "decode_responses": True,
-    }
-    if password and urlsplit(url).password is None:
-        kwargs["password"] = password
-    if url.startswith("rediss://") and ca_file:
-        kwargs["ssl_ca_certs"] = ca_file
-    if server_name:
-        if not url.startswith("rediss://"):
-            # Fail closed: a server name promises a verified TLS peer, plain redis:// has none.
-            raise InvalidInput(f"a Redis server name ({server_name}) needs a rediss:// store URL, "
-                               f"not {redact_url(url)}")
-        from .redis_tls import server_name_connection
-
-        kwargs["connection_class"] = server_name_connection(server_name)
-    return redis.Redis.from_url(url, **kwargs)
-
-
-@contextmanager
-def redis_errors(display_url: str) -> Iterator[None]:
-    """Map redis-py exceptions to one-line AdminErrors (no URL password, no traceback)."""
-    from redis import exceptions as rx
-
-    try:
-        yield
-    except rx.AuthenticationError:
-        raise PermissionDenied(f"Redis at {display_url} refused the credentials") from None
-    except rx.NoPermissionError:
-        raise PermissionDenied(f"Redis at {display_url}: the ACL user lacks a needed permission") from None
-    except (rx.ConnectionError, rx.TimeoutError) as exc:
-        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            reason = str(exc).split("certificate verify failed:")[-1].split("(_ssl")[0].strip(" .")
-            raise BackendUnavailable(f"TLS certificate of Redis at {display_url} rejected: "
-                                     f"{reason}") from None
-        raise BackendUnavailable(f"cannot reach Redis at {display_url}: {_first_line(exc)}") from None
-    except rx.ResponseError as exc:
-        text = str(exc)
-        if text.startswith(("NOAUTH", "WRONGPASS", "NOPERM")):
-            raise PermissionDenied(f"Redis at {display_url} refused us: {_first_line(exc)}") from None
-        if text.startswith("READONLY"):
-            raise BackendUnavailable(f"Redis at {display_url} is a read-only replica") from None
-        raise BackendUnavailable(f"Redis at {display_url} failed: {_first_line(exc)}") from None
-    except rx.InvalidResponse:
-        raise BackendUnavailable(f"the server at {display_url} does not speak the Redis protocol") from None
-    except rx.RedisError as exc:
-        raise BackendUnavailable(f"Redis at {display_url} failed: {_first_line(exc)}") from None
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 class _RedisTx:
@@ -161,13 +59,13 @@ class _RedisTx:
     def get(self, key_id: str) -> StoredKey | None:
         rec = self._store.k("rec", key_id)
         self._watched(rec)
-        return self._store.decode(_text(self._pipe.get(rec)),
-                                  _text(self._pipe.get(self._store.k("hash", key_id))))
+        return self._store.decode(as_text(self._pipe.get(rec)),
+                                  as_text(self._pipe.get(self._store.k("hash", key_id))))
 
     def current_id(self, name: str) -> str | None:
         pointer = self._store.k("name", name)
         self._watched(pointer)
-        return _text(self._pipe.get(pointer))
+        return as_text(self._pipe.get(pointer))
 
     def all_keys(self) -> list[ApiKey]:
         # Every mutation bumps the version, so watching it makes this bulk read consistent.
@@ -199,7 +97,7 @@ class _RedisTx:
         if self._salt is None:
             meta = self._store.k("meta")
             self._watched(meta)
-            self._salt = _text(self._pipe.hget(meta, "lookup_salt"))
+            self._salt = as_text(self._pipe.hget(meta, "lookup_salt"))
             if self._salt is None:
                 salt = self._salt = secrets.token_hex(16)
                 self.writes.append(lambda pipe: pipe.hset(meta, "lookup_salt", salt))
@@ -324,7 +222,7 @@ class RedisStore(KeyStore):
 
     def current_id(self, name: str) -> str | None:
         with self._errors():
-            return _text(self.client.get(self.k("name", name)))
+            return as_text(self.client.get(self.k("name", name)))
 
     def _load(self, ids: list[str], with_hash: bool) -> list[StoredKey]:
         """Records for ids in a few round trips: one MGET (and HMGET of last use) per batch —
@@ -347,18 +245,18 @@ class RedisStore(KeyStore):
 
     def list_keys(self) -> list[ApiKey]:
         with self._errors():
-            ids = sorted(_members(self.client.smembers(self.k("ids"))))
+            ids = sorted(as_members(self.client.smembers(self.k("ids"))))
             # Hashes stay on the server: listing never needs them.
             return [s.key for s in self._load(ids, with_hash=False)]
 
     def legacy_candidates(self, bucket: int) -> list[StoredKey]:
         with self._errors():
-            ids = sorted(_members(self.client.smembers(self.k("legacy", str(bucket)))))
+            ids = sorted(as_members(self.client.smembers(self.k("legacy", str(bucket)))))
             return self._load(ids, with_hash=True)
 
     def lookup_salt(self) -> str | None:
         with self._errors():
-            return _text(self.client.hget(self.k("meta"), "lookup_salt"))
+            return as_text(self.client.hget(self.k("meta"), "lookup_salt"))
 
     def set_hash(self, key_id: str, key_hash: str) -> None:
         with self._errors():
@@ -385,13 +283,13 @@ class RedisStore(KeyStore):
 
     def version(self) -> int:
         with self._errors():
-            return int(_text(self.client.get(self.k("version"))) or 0)
+            return int(as_text(self.client.get(self.k("version"))) or 0)
 
     def audit_events(self, since: datetime | None = None) -> list[AuditEvent]:
         # Stream ids carry the Redis server's clock; allow an hour of skew, then filter on our ts.
         start = "-" if since is None else f"{int((since - timedelta(hours=1)).timestamp() * 1000)}-0"
         with self._errors():
-            entries = _stream(self.client.xrange(self.k("audit"), min=start, max="+"))
+            entries = as_stream(self.client.xrange(self.k("audit"), min=start, max="+"))
         events = []
         for _id, f in entries:
             ts = from_iso(f["ts"])
@@ -402,7 +300,7 @@ class RedisStore(KeyStore):
 
     def cors_origins(self) -> set[str]:
         with self._errors():
-            return _members(self.client.smembers(self.k("cors")))
+            return as_members(self.client.smembers(self.k("cors")))
 
     def change_feed(self, max_wait: float) -> ChangeFeed:
         """Pub/sub on the `changes` channel, on a separate client (a subscribed connection can

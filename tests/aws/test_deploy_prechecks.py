@@ -70,7 +70,9 @@ def test_a_wildcard_certificate_passes_an_empty_alert_email_warns_and_the_prefix
     assert r.code == 0, r.stderr
     assert "warning: AlertEmail is empty" in r.stderr  # shown even with --quiet
     cf = boto3.client("cloudformation", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
-    (summary,) = cf.list_change_sets(StackName=stack)["Summaries"]
+    # moto lists every stack's change sets whatever StackName says: keep this stack's own.
+    (summary,) = [c for c in cf.list_change_sets(StackName=stack)["Summaries"]
+                  if c["StackName"] == stack]
     described = cf.describe_change_set(StackName=stack, ChangeSetName=summary["ChangeSetName"])
     given = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
     assert given["S3PrefixListId"] == s3_list["PrefixListId"]

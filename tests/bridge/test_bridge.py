@@ -201,7 +201,9 @@ def test_malformed_server_response_is_an_error_not_a_crash(certs, tmp_path):
 def slow_server(certs, sqlite_env, tmp_path):
     port = free_port()
     args = ["--tls-cert", str(certs.cert_file), "--tls-key", str(certs.key_file),
-            "--app", "tests.server.external_app:app"]
+            "--app", "tests.server.external_app:app",
+            # A wrapped app's tools are refused unless mapped (deny by default).
+            "--tool-scope", "cost_report=tools:read", "--tool-scope", "slow_report=tools:read"]
     server = ServerProcess(args, sqlite_env, tmp_path / "events.jsonl", port=port).start()
     yield server
     server.stop()

@@ -15,7 +15,8 @@ from finops_mcp_admin.config import load_settings
 from finops_mcp_admin.durations import utcnow
 from finops_mcp_admin.errors import BackendUnavailable, Conflict, InvalidInput
 from finops_mcp_admin.keys import HashParams, KeyHasher
-from finops_mcp_admin.store.redis import RedisStore, redact_url
+from finops_mcp_admin.store.redis import RedisStore
+from finops_mcp_admin.store.redis_client import redact_url
 from tests.redis_server import server_binary, start_tls_redis
 
 FAST = HashParams(time_cost=1, memory_cost=1024)
