@@ -3,8 +3,10 @@ fast path expects (canonical timestamps of schema.TS_WIDTH), and other ISO times
 
 from __future__ import annotations
 
+import ast
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from finops_mcp_admin.security_events import schema
 from finops_mcp_admin.security_events.local import read_local
@@ -40,3 +42,33 @@ def test_the_window_parses_times_that_are_not_canonical():
     assert not window.contains(schema.format_ts(since + timedelta(hours=1)))  # until is exclusive
     assert window.contains("2026-11-22T02:30:00Z") and window.contains("2026-11-22T03:30:00+01:00")
     assert not window.contains("2026-11-22T01:59:59.999999Z") and not window.contains("yesterday")
+
+
+def _event_arguments() -> list[tuple[str, ast.expr]]:
+    """The first argument of every event-writing call in the server and the rules."""
+    package = Path(schema.__file__).resolve().parents[1]
+    calls = []
+    for path in [*sorted((package / "server").glob("*.py")), *sorted((package / "aws").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("emit", "_event", "_emit") and node.args):
+                calls.append((f"{path.name}:{node.lineno}", node.args[0]))
+    return calls
+
+
+def test_every_event_the_server_writes_is_named_by_the_schema():
+    calls = _event_arguments()
+    assert len(calls) >= 15  # the server, the session registry, the redirect app, the rules
+    for where, arg in calls:
+        if isinstance(arg, ast.Name) and arg.id == "event":
+            continue  # the one forwarding helper of each writer
+        assert isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name), where
+        assert arg.value.id == "schema" and getattr(schema, arg.attr) in schema.EVENTS, where
+
+
+def test_the_schema_lists_every_event_name_it_defines():
+    defined = {value for name, value in vars(schema).items()
+               if name.isupper() and isinstance(value, str) and name not in
+               {"TS", "EVENT", "REASON", "CLIENT_IP", "METHOD", "PATH", "KEY_ID", "ORIGIN",
+                "USER_AGENT", "CORRELATION_ID"}}
+    assert defined == set(schema.EVENTS)

@@ -47,11 +47,22 @@ GROUP_FIELDS = {"ip": CLIENT_IP, "reason": REASON, "key": KEY_ID, "path": PATH}
 
 AUTH_FAILURE = "auth_failure"  # no, malformed, unknown, wrong, revoked or expired credentials
 RATE_LIMITED = "rate_limited"  # refused on arrival; reasons in server/throttle.py (failures, busy)
-INSUFFICIENT_SCOPE = "insufficient_scope"  # a valid key without the scope its tool call needs
+INSUFFICIENT_SCOPE = "insufficient_scope"  # a valid key without the scope its method or tool needs
 CORS_REJECTED = "cors_rejected"  # an Origin not allowlisted, or a preflight asking too much
 PLAINTEXT_REFUSED = "plaintext_refused"  # plain HTTP on the MCP endpoint
+STORE_UNAVAILABLE = "store_unavailable"  # the key store could not be reached (fail closed: 503)
+BAD_REQUEST = "bad_request"  # a body that is not UTF-8 JSON-RPC, too deep, or duplicate keys
+QUOTA_EXCEEDED = "quota_exceeded"  # a key over its request rate or its open-session cap
+SESSION_OPENED = "session_opened"
+SESSION_CLOSED = "session_closed"  # DELETE, idle timeout, or ended in the app
+SESSION_TERMINATED = "session_terminated"  # the key was revoked, expired or its grace ended
 CONFIG_RELOADED = "config_reloaded"
 CONFIG_RELOAD_FAILED = "config_reload_failed"
+
+#: Every event name the server writes (tests/test_security_events.py checks the writers use them).
+EVENTS = frozenset({AUTH_FAILURE, RATE_LIMITED, INSUFFICIENT_SCOPE, CORS_REJECTED, PLAINTEXT_REFUSED,
+                    STORE_UNAVAILABLE, BAD_REQUEST, QUOTA_EXCEEDED, SESSION_OPENED, SESSION_CLOSED,
+                    SESSION_TERMINATED, CONFIG_RELOADED, CONFIG_RELOAD_FAILED})
 
 # --- timestamps -------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from typing import Any
 import anyio.to_thread
 
 from ..keys import read_token
+from ..security_events import schema
 from ._asgi import ASGIApp, BadBody, Receive, Request, Scope, Send, read_body, replay, respond
 from .auth import UNAVAILABLE, KeyVerifier, Principal, bearer_token
 from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_headers
@@ -90,14 +91,14 @@ class SecurityEnvelope:
             await respond(send, 200 if status == "ok" else 503, {"status": status})
             return
         if self.require_tls and scope.get("scheme") != "https" and req.path.startswith(self.mcp_path):
-            self._event("plaintext_refused", req, "plain HTTP on the MCP endpoint")
+            self._event(schema.PLAINTEXT_REFUSED, req, "plain HTTP on the MCP endpoint")
             await respond(send, 403, {"error": "https_required"})
             return
 
         origin = req.header("origin")
         if origin is not None:
             if not self.cors.policy.allows(origin):
-                self._event("cors_rejected", req, "origin not allowed")
+                self._event(schema.CORS_REJECTED, req, "origin not allowed")
                 await respond(send, 403, {"error": "origin_not_allowed"})
                 return
             if req.method == "OPTIONS":
@@ -146,7 +147,7 @@ class SecurityEnvelope:
                 await self._too_many(req, send, Refusal(TOO_MANY_FAILURES, wait), None)
                 return None
             self.throttle.record(req.client_ip, None)
-            self._event("auth_failure", req, "missing_credentials")
+            self._event(schema.AUTH_FAILURE, req, "missing_credentials")
             await self._unauthorized(req, send, self._challenge)  # RFC 6750 §3.1: no error code
             return None
         attempt = await self._reserve(req, token, None if parsed and parsed.malformed else key_id)
@@ -162,10 +163,10 @@ class SecurityEnvelope:
         if result.principal is not None:
             return result.principal
         if result.reason == UNAVAILABLE:
-            self._event("store_unavailable", req, "key store unreachable", key_id=result.key_id)
+            self._event(schema.STORE_UNAVAILABLE, req, "key store unreachable", key_id=result.key_id)
             await respond(send, 503, {"error": "temporarily_unavailable"}, [(b"retry-after", b"5")])
             return None
-        self._event("auth_failure", req, result.reason, key_id=result.key_id or key_id)
+        self._event(schema.AUTH_FAILURE, req, result.reason, key_id=result.key_id or key_id)
         await self._unauthorized(req, send, self._invalid)
         return None
 
@@ -188,7 +189,7 @@ class SecurityEnvelope:
         return attempt
 
     async def _too_many(self, req: Request, send: Send, refusal: Refusal, key_id: str | None) -> None:
-        self._event("rate_limited", req, refusal.reason, key_id=key_id)
+        self._event(schema.RATE_LIMITED, req, refusal.reason, key_id=key_id)
         await respond(send, 429, {"error": "too_many_requests"},
                       [(b"retry-after", str(refusal.retry_after).encode())])
 
@@ -198,12 +199,12 @@ class SecurityEnvelope:
             body = await read_body(receive)
             denial = self.scopes.check(jsonrpc_messages(body), principal.scopes)
         except BadBody as exc:
-            self._event("bad_request", req, str(exc)[:100], key_id=principal.key_id)
+            self._event(schema.BAD_REQUEST, req, str(exc)[:100], key_id=principal.key_id)
             await respond(send, 400, {"error": "invalid_request"})
             return None
         if denial is None:
             return replay(body, receive)
-        self._event("insufficient_scope", req, denial.reason, key_id=principal.key_id)
+        self._event(schema.INSUFFICIENT_SCOPE, req, denial.reason, key_id=principal.key_id)
         # RFC 6750 §3.1: scope= names what would grant it; nothing would for an unmapped method.
         challenge = self._challenge + ', error="insufficient_scope"'
         challenge += f', scope="{denial.scope}"' if denial.scope else ""
@@ -213,14 +214,14 @@ class SecurityEnvelope:
 
     async def _preflight(self, req: Request, send: Send, origin: str) -> None:
         if not preflight_allowed(req):
-            self._event("cors_rejected", req, "preflight asks for a method or header not allowed")
+            self._event(schema.CORS_REJECTED, req, "preflight asks for a method or header not allowed")
             await respond(send, 403, {"error": "preflight_refused"})
             return
         await answer_preflight(send, origin)
 
     async def _over_quota(self, req: Request, send: Send, principal: Principal, reason: str,
                           wait: int) -> None:
-        self._event("quota_exceeded", req, reason, key_id=principal.key_id)
+        self._event(schema.QUOTA_EXCEEDED, req, reason, key_id=principal.key_id)
         await respond(send, 429, {"error": "too_many_requests", "quota": reason},
                       [(b"retry-after", str(wait).encode())])
 

@@ -24,6 +24,7 @@ from ..cors import effective_policy, normalize_all
 from ..errors import InvalidInput
 from ..keys import KeyHasher
 from ..quotas import check_max_sessions, parse_rate
+from ..security_events import schema
 from ..store import KeyStore
 from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
@@ -127,10 +128,10 @@ class Server:
             self.verifier.static_hashes = load_static_hashes(
                 os.environ.get("MCP_API_KEY_HASHES"), self.options.hashes_file)
         except InvalidInput as exc:  # keep the old set: a typo must not lock everyone out
-            self.events.emit("config_reload_failed", reason=str(exc), client_ip="local")
+            self.events.emit(schema.CONFIG_RELOAD_FAILED, reason=str(exc), client_ip="local")
             return
         self.verifier.invalidate()
-        self.events.emit("config_reloaded", reason="static hashes re-read", client_ip="local")
+        self.events.emit(schema.CONFIG_RELOADED, reason="static hashes re-read", client_ip="local")
 
 
 def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[str]) -> None:

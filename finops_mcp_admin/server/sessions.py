@@ -33,6 +33,7 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
+from ..security_events import schema
 from ._asgi import ASGIApp, Message, Receive, Request, Scope, Send, respond
 from .auth import KeyVerifier, Principal
 from .events import SecurityEventLog
@@ -163,7 +164,7 @@ class SessionRegistry:
         template = {k: v for k, v in call.scope.items() if k not in ("headers", "method")}
         session = self._sessions[session_id] = _Session(session_id, key, call.req.client_ip, template)
         self._by_key.setdefault(key, set()).add(session_id)
-        self._emit("session_opened", None, session, call.req)
+        self._emit(schema.SESSION_OPENED, None, session, call.req)
 
     def _request_done(self, key: str, call: _Call, session: _Session | None, opening: bool) -> None:
         if call.opening:  # the app never started a response
@@ -181,7 +182,7 @@ class SessionRegistry:
             if session.id in self._sessions and (call.status == 404 or (
                     call.req.method == "DELETE" and 200 <= call.status < 400)):
                 self._forget(session)
-                self._emit("session_closed", "deleted" if call.status != 404 else "ended_in_app",
+                self._emit(schema.SESSION_CLOSED, "deleted" if call.status != 404 else "ended_in_app",
                            session, call.req)
         if key not in self._calls and key not in self._by_key:
             self._principals.pop(key, None)
@@ -267,7 +268,7 @@ class SessionRegistry:
             for session in [s for s in self._sessions.values()
                             if not s.in_flight and mono - s.idle_since >= self.idle_timeout]:
                 self._forget(session)
-                self._emit("session_closed", "idle", session, None)
+                self._emit(schema.SESSION_CLOSED, "idle", session, None)
                 await self._delete_in_app(session)
 
     def _read_records(self, keys: set[str]) -> None:
@@ -300,7 +301,7 @@ class SessionRegistry:
         for session_id in list(self._by_key.get(key_id, ())):
             session = self._sessions[session_id]
             self._forget(session)
-            self._emit("session_terminated", reason, session, None)
+            self._emit(schema.SESSION_TERMINATED, reason, session, None)
             await self._delete_in_app(session)
         self._expiry.pop(key_id, None)
         self._revoked.discard(key_id)

@@ -7,6 +7,7 @@ import ipaddress
 import ssl
 
 from ..errors import InvalidInput
+from ..security_events import schema
 from ._asgi import Receive, Scope, Send, respond
 from .events import SecurityEventLog
 
@@ -58,7 +59,7 @@ class RedirectApp:
         path = scope.get("path", "/")
         if path.startswith(self.mcp_path):
             client = scope.get("client")
-            self.events.emit("plaintext_refused", reason="plain HTTP on the MCP endpoint",
+            self.events.emit(schema.PLAINTEXT_REFUSED, reason="plain HTTP on the MCP endpoint",
                              client_ip=client[0] if client else "unknown", method=scope.get("method"),
                              path=path, origin=headers.get("origin"), user_agent=headers.get("user-agent"),
                              correlation_id=headers.get("x-correlation-id"))

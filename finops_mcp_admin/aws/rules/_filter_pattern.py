@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from finops_mcp_admin.security_events import schema
+
 _TERM = re.compile(r'\s*\$((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*(=|!=)\s*("(?:[^"\\]|\\.)*"|[^\s&|}]+)\s*')
 
 
@@ -91,9 +93,9 @@ def sample_events() -> dict[str, str]:
         path = Path(tmp) / "events.jsonl"
         log = SecurityEventLog(to_stdout=False, path=str(path))
         try:
-            log.emit("auth_failure", reason="invalid_key", client_ip="203.0.113.7", method="POST",
+            log.emit(schema.AUTH_FAILURE, reason="wrong_secret", client_ip="203.0.113.7", method="POST",
                      path="/mcp", key_id="AbCdEfGhIjKl", user_agent="probe")
-            log.emit("cors_rejected", reason="origin not allowed", client_ip="203.0.113.7",
+            log.emit(schema.CORS_REJECTED, reason="origin not allowed", client_ip="203.0.113.7",
                      method="POST", path="/mcp", origin="https://evil.example")
         finally:
             log.close()

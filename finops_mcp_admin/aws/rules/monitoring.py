@@ -9,6 +9,7 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 from finops_mcp_admin.aws.rules._filter_pattern import UnsupportedPattern, matches, sample_events
 from finops_mcp_admin.aws.rules._template import SOURCE, number, props, ref, truthy
+from finops_mcp_admin.security_events import schema
 
 #: R23.2: more than 10 failures summed over one 5-minute period, 1 of 1 datapoints.
 R23_2 = (("Statistic", "Sum"), ("Period", 300), ("EvaluationPeriods", 1), ("DatapointsToAlarm", 1),
@@ -69,13 +70,13 @@ class AuthFailureAlarm(CloudFormationLintRule):
             if not isinstance(pattern, str):
                 continue
             try:
-                if not matches(pattern, events["auth_failure"]):
+                if not matches(pattern, events[schema.AUTH_FAILURE]):
                     continue
-                if matches(pattern, events["cors_rejected"]):
+                if matches(pattern, events[schema.CORS_REJECTED]):
                     problems.append(RuleMatch(path, f"{name}: the pattern also counts other events"))
                     continue
             except UnsupportedPattern as exc:
-                if "auth_failure" in pattern:
+                if schema.AUTH_FAILURE in pattern:
                     problems.append(RuleMatch(path, f"{name}: cannot check the pattern: {exc}"))
                 continue
             if ref(spec.get("LogGroupName")) not in groups:
