@@ -68,7 +68,7 @@ _mcpadmin_words() {
         'keys verify') words='--store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --header-timeout --handshake-timeout --max-connections --max-verifying --max-verifying-per-ip --store --namespace --redis-server-name --help' ;;
         'stack') words='--help' ;;
-        'stack deploy') words='--template -t --param -p --yes -y --no-execute --no-no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
+        'stack deploy') words='--template -t --param -p --yes -y --no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'stack outputs') words='--region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'stack status') words='--region --profile --endpoint-url --output -o --help' ;;
         'stack template') words='--help' ;;

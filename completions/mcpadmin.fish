@@ -230,7 +230,7 @@ complete -c mcpadmin -n '__fish_seen_subcommand_from stack' -l help -d 'Show hel
 complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l template -s t -r -d 'Template file [default: the shipped mcp-server.yaml].'
 complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l param -s p -r -d 'Parameter Key=Value (repeatable).'
 complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l yes -s y -d 'Execute without asking (required without a terminal).'
-complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l no-execute -l no-no-execute -d 'Create the change set and stop.'
+complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l no-execute -d 'Create the change set and stop.'
 complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l region -r -d 'AWS region [default: AWS_REGION / profile].'
 complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l profile -r -d 'AWS profile.'
 complete -c mcpadmin -n '__fish_seen_subcommand_from stack ; and __fish_seen_subcommand_from deploy' -l endpoint-url -r -d 'AWS endpoint URL (e.g. a test endpoint).'

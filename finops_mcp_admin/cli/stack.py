@@ -114,7 +114,7 @@ def deploy(
         "--param", "-p", help="Parameter Key=Value (repeatable).")] = None,
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Execute without asking (required without a terminal).")] = False,
-    no_execute: Annotated[bool, typer.Option(help="Create the change set and stop.")] = False,
+    no_execute: Annotated[bool, typer.Option("--no-execute", help="Create the change set and stop.")] = False,
     region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
