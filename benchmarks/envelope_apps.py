@@ -1,4 +1,5 @@
-"""ASGI apps for bench_envelope.py: the same inner apps, bare and inside the full envelope.
+"""ASGI apps for bench_envelope.py and bench_peer.py: the same inner apps bare, inside the full
+envelope, and (bench_peer) the MCP app behind the MCP SDK's own bearer-auth stack.
 
 Run by uvicorn as factories (`--factory`); MODE and STORE come from the environment."""
 
@@ -24,14 +25,82 @@ async def trivial(scope, receive, send):
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-def _mcp():
+class _Endpoint:
+    """`trivial` as a Starlette route endpoint (a function would be taken for a request handler)."""
+
+    async def __call__(self, scope, receive, send):
+        await trivial(scope, receive, send)
+
+
+def _routed(endpoint):
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    return Starlette(routes=[Route("/mcp", endpoint=endpoint)])
+
+
+#: `trivial` on /mcp of a Starlette app, routed as the SDK's streamable_http_app routes its own.
+routed_trivial = _routed(_Endpoint())
+
+
+def sdk_stack_around_trivial(token: str, resource: str):
+    """routed_trivial behind the SDK's bearer-auth pieces, wired as mcp 2.x's
+    `Server.streamable_http_app` wires them for a token verifier (for bench_peer's in-process
+    comparison, where the MCP app is left out)."""
+    from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+    from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.routes import build_resource_metadata_url
+    from pydantic import AnyHttpUrl
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.routing import Route
+
+    access = AccessToken(token=token, client_id="bench", scopes=["tools:read"])
+    endpoint = RequireAuthMiddleware(_Endpoint(), ["tools:read"],
+                                     build_resource_metadata_url(AnyHttpUrl(resource)))
+    return Starlette(routes=[Route("/mcp", endpoint=endpoint)], middleware=[
+        Middleware(AuthenticationMiddleware,
+                   backend=BearerAuthBackend(DictTokenVerifier({token: access}))),
+        Middleware(AuthContextMiddleware)])
+
+
+def _mcp(**server_options):
     from finops_mcp_admin.server.tools import PolicyHolder, build_mcp_app
 
-    return build_mcp_app(PolicyHolder(None))
+    return build_mcp_app(PolicyHolder(None), **server_options)
+
+
+class DictTokenVerifier:
+    """The SDK's TokenVerifier protocol over a dict: token -> AccessToken (each built once)."""
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+
+    async def verify_token(self, token):
+        return self.tokens.get(token)
+
+
+def _sdk_auth():
+    """The MCP app as the SDK serves it as an OAuth resource server: MCPServer(token_verifier=,
+    auth=) puts starlette's AuthenticationMiddleware (BearerAuthBackend over the verifier) and
+    AuthContextMiddleware in front, and RequireAuthMiddleware (required scopes) on /mcp.
+    Tokens are not audience-checked (validate_token_resource=False): the dict holds tokens for
+    this server only, and the check would only add work on the SDK's side."""
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+    from pydantic import AnyHttpUrl
+
+    token = AccessToken(token=os.environ["BENCH_TOKEN"], client_id="bench", scopes=["tools:read"])
+    auth = AuthSettings(issuer_url=AnyHttpUrl("https://auth.example.com"),
+                        resource_server_url=AnyHttpUrl(os.environ["BENCH_RESOURCE"]),
+                        required_scopes=["tools:read"], validate_token_resource=False)
+    return _mcp(token_verifier=DictTokenVerifier({token.token: token}), auth=auth)
 
 
 def app():
-    """Both modes load the same modules (the MCP SDK included: a real deployment always has it)
+    """Every mode loads the same modules (the MCP SDK included: a real deployment always has it)
     and freeze the start-up heap as `mcpadmin serve` does, so only the envelope differs."""
     import gc
 
@@ -40,6 +109,8 @@ def app():
     mode, inner = os.environ["BENCH_MODE"], os.environ["BENCH_INNER"]
     if mode == "bare":
         result = trivial if inner == "trivial" else _mcp()
+    elif mode == "sdk":
+        result = _sdk_auth()
     else:
         opts = ServeOptions(app_ref="benchmarks.envelope_apps:trivial" if inner == "trivial" else None,
                             log_stdout=False, log_file=os.environ["BENCH_LOG"], max_failures=10**9)

@@ -124,8 +124,10 @@ class PolicyHolder:
         self.policy = policy
 
 
-def build_mcp_app(policy: PolicyHolder) -> Any:
-    """The SDK's Streamable-HTTP ASGI app with our tools (import cost ≈0.6 s: serve only)."""
+def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
+    """The SDK's Streamable-HTTP ASGI app with our tools (import cost ≈0.6 s: serve only).
+    server_options go to MCPServer (benchmarks/bench_peer.py passes the SDK's own bearer auth,
+    `token_verifier=` and `auth=`, to serve this very app behind it)."""
     # MCPServer() calls logging.basicConfig; a handler on the root logger makes that a no-op,
     # so the SDK cannot add its own console handler next to our JSON event log.
     if not logging.getLogger().handlers:
@@ -133,7 +135,7 @@ def build_mcp_app(policy: PolicyHolder) -> Any:
     from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
 
-    server = MCPServer("finops-mcp-admin", log_level="WARNING")
+    server = MCPServer("finops-mcp-admin", log_level="WARNING", **server_options)
 
     @server.tool()
     async def whoami(ctx: Context) -> dict[str, Any]:
