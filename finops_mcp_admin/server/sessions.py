@@ -20,6 +20,7 @@ Session ids are bearer-like: events carry a short SHA-256 of the id, never the i
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import threading
@@ -249,8 +250,8 @@ class SessionRegistry:
                 continue
             try:
                 anyio.from_thread.run(self.sweep, changed, token=self._token)
-            except RuntimeError:  # the event loop is gone: the server is shutting down
-                return
+            except (RuntimeError, concurrent.futures.CancelledError):
+                return  # the event loop is gone, or cancelled the sweep: the server is shutting down
 
     def _due(self) -> bool:
         """Whether a sweep without a store change would end anything now (sweeper thread).
