@@ -73,6 +73,8 @@ class SecurityEnvelope:
         self.discovery = ResourceMetadata(mcp_path, self.scopes.scopes_supported(), resource_url)
         self.rates = rates
         self.sessions = sessions
+        if sessions is not None:  # a request ended by revocation gets the same 401 as any other
+            sessions.challenge_for = lambda req: self._with_metadata(req, self._invalid)
         self._last_touch: dict[str, float] = {}
         self._lookups = 0  # store reads in flight for refused attempts (see _reserve)
         self._identities: dict[Principal, tuple[Any, Any]] = {}

@@ -97,6 +97,10 @@ class SessionRegistry:
         self.events, self.verifier = events, verifier
         self.max_sessions, self.idle_timeout = max_sessions, idle_timeout
         self.challenge = challenge
+        #: The envelope's challenge builder (adds `resource_metadata`, MCP 2025-11-25); the plain
+        #: challenge when the registry runs on its own.
+        self.challenge_for: Callable[[Request], bytes] = (
+            lambda _req: (self.challenge + ', error="invalid_token"').encode())
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
         self._by_key: dict[str, set[str]] = {}
@@ -199,7 +203,7 @@ class SessionRegistry:
             if not call.started:
                 call.status = 401
                 await respond(send, 401, {"error": "unauthorized"}, [
-                    (b"www-authenticate", (self.challenge + ', error="invalid_token"').encode())])
+                    (b"www-authenticate", self.challenge_for(call.req))])
             elif not call.completed:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -198,3 +198,24 @@ def test_duplicate_json_keys_cannot_smuggle_a_write_tool(store, tmp_path):
     for encoding in ("utf-16-le", "utf-16-be", "utf-16", "utf-32"):  # json.loads(bytes) would read these
         assert run(call, app, headers=bearer(key), body=write.encode(encoding))[0] == 400, encoding
     assert inner.admitted == []
+
+
+def test_a_request_ended_by_revocation_gets_the_same_challenge_as_any_401(store, tmp_path):
+    # The session registry answers requests it cuts short; its 401 must name the RFC 9728
+    # metadata like every other 401 of the envelope (MCP 2025-11-25).
+    from finops_mcp_admin.keys import KeyHasher
+    from finops_mcp_admin.server._asgi import Request
+    from finops_mcp_admin.server.auth import KeyVerifier
+    from finops_mcp_admin.server.events import SecurityEventLog
+    from finops_mcp_admin.server.sessions import SessionRegistry
+
+    events = SecurityEventLog(to_stdout=False, path=str(tmp_path / "registry.jsonl"))
+    verifier = KeyVerifier(store, KeyHasher(FAST))
+    registry = SessionRegistry(events, verifier)
+    app, _, _ = make_envelope(store, tmp_path, sessions=registry)
+    bad = anyio.run(call, app, "POST", "/mcp", {"Authorization": "Bearer " + "x" * 40})
+    scope = {"type": "http", "method": "POST", "path": "/mcp", "headers": [(b"host", b"localhost")],
+             "client": ("10.0.0.1", 5555), "scheme": "https", "query_string": b""}
+    challenge = registry.challenge_for(Request(scope)).decode()
+    assert bad[0] == 401 and "resource_metadata=" in challenge
+    assert challenge == bad[1]["www-authenticate"]
