@@ -101,8 +101,7 @@ def main() -> None:
                     if inner == "mcp":
                         headers.update(_mcp_session(url, auth))
                     else:
-                        # The key's first use verifies it (argon2) with at most 2 attempts in flight
-                        # per client IP; wrk's 8 parallel first requests would be partly refused.
+                        # The key's first use verifies it (argon2): keep that out of the figures.
                         _post(url, body, headers)
                     _wrk(url, headers, body, 1, args.connections, workdir)  # warm-up
                     results.setdefault((inner, mode), []).append(

@@ -77,6 +77,7 @@ class SecurityEnvelope:
             sessions.challenge_for = lambda req: self._with_metadata(req, self._invalid)
         self._last_touch: dict[str, float] = {}
         self._lookups = 0  # store reads in flight for refused attempts (see _reserve)
+        self._verifying: dict[bytes, anyio.Event] = {}  # token digest -> its verification in flight
         self._identities: dict[Principal, tuple[Any, Any]] = {}
         # Precomputed: these are on every refused request.
         self._challenge = f'Bearer realm="{self.realm}"'
@@ -140,6 +141,28 @@ class SecurityEnvelope:
     # -- steps ------------------------------------------------------------------------------
 
     async def _authenticate(self, req: Request, send: Send, token: str | None) -> Principal | None:
+        """Single flight: requests that carry a token already being verified wait for that one
+        verification instead of starting their own (a client's parallel first requests are not
+        refused as `client_busy`, and argon2 runs once). A waiter whose token did not verify
+        makes its own attempt, throttled like any other."""
+        if token is None:
+            return await self._verify(req, send, None)
+        digest = self.verifier.token_digest(token)
+        running = self._verifying.get(digest)
+        if running is not None:
+            await running.wait()
+            principal = self.verifier.cached(token)
+            if principal is not None:
+                return principal
+            return await self._verify(req, send, token)
+        done = self._verifying[digest] = anyio.Event()
+        try:
+            return await self._verify(req, send, token)
+        finally:
+            del self._verifying[digest]
+            done.set()
+
+    async def _verify(self, req: Request, send: Send, token: str | None) -> Principal | None:
         # One reading of the token: the id it claims keys the (IP, key id) window before argon2.
         parsed = read_token(token) if token else None
         key_id = parsed.key_id if parsed else None

@@ -167,6 +167,10 @@ class KeyVerifier:
         # Keyed BLAKE2b is a MAC in one C call (HMAC-SHA256 objects cost 3x more per request).
         return hashlib.blake2b(token.encode(), key=self._secret, digest_size=32).digest()
 
+    def token_digest(self, token: str) -> bytes:
+        """The keyed digest that names a token in memory (the cache, verifications in flight)."""
+        return self._digest(token)
+
     def cached(self, token: str, now: datetime | None = None) -> Principal | None:
         """The hot path: a previously verified, still valid key, or None."""
         digest = self._digest(token)

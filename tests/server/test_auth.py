@@ -219,3 +219,44 @@ def test_a_request_ended_by_revocation_gets_the_same_challenge_as_any_401(store,
     challenge = registry.challenge_for(Request(scope)).decode()
     assert bad[0] == 401 and "resource_metadata=" in challenge
     assert challenge == bad[1]["www-authenticate"]
+
+
+def test_parallel_first_requests_of_one_key_share_one_verification(store, tmp_path):
+    # A client with a pool of 8 connections starting at once: none is refused as client_busy
+    # (at most 2 verifications per IP may run), and argon2 runs once for all of them.
+    app, inner, hasher = make_envelope(store, tmp_path)
+    key = issue(store, "pooled")
+    statuses: list[int] = []
+
+    async def burst():
+        async def one():
+            statuses.append((await call(app, headers=bearer(key)))[0])
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(one)
+
+    anyio.run(burst)
+    assert statuses == [200] * 8
+    assert hasher.verifications == 1 and len(inner.admitted) == 8
+
+
+def test_parallel_wrong_guesses_each_count_as_a_failure(store, tmp_path):
+    # Single flight must not turn 8 guesses into one: each waiter that did not verify makes its
+    # own attempt, so the failure window sees every guess.
+    throttle = FailureThrottle(max_failures=3, window=60)
+    app, inner, _ = make_envelope(store, tmp_path, throttle=throttle)
+    key = issue(store, "guessed")
+    wrong = key[:5] + generate_token()[1].reveal()[5:]
+    statuses: list[int] = []
+
+    async def burst():
+        async def one():
+            statuses.append((await call(app, headers=bearer(wrong)))[0])
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(one)
+
+    anyio.run(burst)
+    assert 429 in statuses and set(statuses) <= {401, 429} and inner.admitted == []
