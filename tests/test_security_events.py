@@ -1,4 +1,4 @@
-"""The security-event schema is one contract: what server/events.py writes is what the readers'
+"""The security-event schema is one contract: what security_events/writer.py writes is what the readers'
 fast path expects (canonical timestamps of schema.TS_WIDTH), and other ISO times still work."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from finops_mcp_admin.security_events import schema
 from finops_mcp_admin.security_events.local import read_local
 from finops_mcp_admin.security_events.records import ReadStats, Window
-from finops_mcp_admin.server.events import SecurityEventLog
+from finops_mcp_admin.security_events.writer import SecurityEventLog
 
 
 def test_the_writer_stamps_canonical_timestamps_and_the_schema_fields_in_order(tmp_path):

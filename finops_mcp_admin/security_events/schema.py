@@ -1,6 +1,6 @@
 """The security-event schema, in one place: field names, event names and the timestamp format.
 
-The writer (server/events.py), the readers (local files, CloudWatch Logs) and the CLI columns all
+The writer (security_events/writer.py), the readers (local files, CloudWatch Logs) and the CLI columns all
 take their names from here. A record is one JSON object per line, in FIELDS order, extra fields
 after them; `ts` is UTC with milliseconds and a Z (`2026-11-22T02:37:03.784Z`), a fixed width, so
 canonical timestamps compare correctly as strings (the readers' fast path).

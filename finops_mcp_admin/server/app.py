@@ -38,11 +38,11 @@ import anyio.to_thread
 
 from ..keys import read_token
 from ..security_events import schema
+from ..security_events.writer import SecurityEventLog
 from ._asgi import ASGIApp, BadBody, Receive, Request, Scope, Send, read_body, replay, respond
 from .auth import UNAVAILABLE, KeyVerifier, Principal, bearer_token
 from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_headers
 from .discovery import ResourceMetadata
-from .events import SecurityEventLog
 from .quotas import RateLimiter
 from .scopes import ScopePolicy, jsonrpc_messages
 from .sessions import SessionRegistry

@@ -25,13 +25,13 @@ from ..errors import InvalidInput
 from ..keys import KeyHasher
 from ..quotas import check_max_sessions, parse_rate
 from ..security_events import schema
+from ..security_events.writer import SecurityEventLog
 from ..store import KeyStore
 from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
 from .connections import DeadlineEventLoop, GuardedConfig
 from .cors import CorsState
 from .discovery import check_resource_url
-from .events import SecurityEventLog
 from .quotas import RateLimiter
 from .scopes import TOOLS_READ, ScopePolicy
 from .sessions import DEFAULT_IDLE_TIMEOUT, SessionRegistry

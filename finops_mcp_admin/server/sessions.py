@@ -35,9 +35,9 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from ..security_events import schema
+from ..security_events.writer import SecurityEventLog
 from ._asgi import ASGIApp, Message, Receive, Request, Scope, Send, respond
 from .auth import KeyVerifier, Principal
-from .events import SecurityEventLog
 
 #: Seconds between sweeps when nothing wakes the sweeper (expiry is noticed within this).
 TICK = 0.05

@@ -8,8 +8,8 @@ import ssl
 
 from ..errors import InvalidInput
 from ..security_events import schema
+from ..security_events.writer import SecurityEventLog
 from ._asgi import Receive, Scope, Send, respond
-from .events import SecurityEventLog
 
 #: TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are always strong.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!eNULL:!MD5:!DSS:!RC4:!3DES:!SHA1"

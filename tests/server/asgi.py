@@ -10,10 +10,10 @@ import anyio
 
 from finops_mcp_admin.cors import OriginPolicy
 from finops_mcp_admin.keys import HashParams, KeyHasher
+from finops_mcp_admin.security_events.writer import SecurityEventLog
 from finops_mcp_admin.server.app import SecurityEnvelope
 from finops_mcp_admin.server.auth import KeyVerifier
 from finops_mcp_admin.server.cors import CorsState
-from finops_mcp_admin.server.events import SecurityEventLog
 from finops_mcp_admin.server.scopes import ScopePolicy
 from finops_mcp_admin.server.throttle import FailureThrottle
 

@@ -204,9 +204,9 @@ def test_a_request_ended_by_revocation_gets_the_same_challenge_as_any_401(store,
     # The session registry answers requests it cuts short; its 401 must name the RFC 9728
     # metadata like every other 401 of the envelope (MCP 2025-11-25).
     from finops_mcp_admin.keys import KeyHasher
+    from finops_mcp_admin.security_events.writer import SecurityEventLog
     from finops_mcp_admin.server._asgi import Request
     from finops_mcp_admin.server.auth import KeyVerifier
-    from finops_mcp_admin.server.events import SecurityEventLog
     from finops_mcp_admin.server.sessions import SessionRegistry
 
     events = SecurityEventLog(to_stdout=False, path=str(tmp_path / "registry.jsonl"))

@@ -87,7 +87,7 @@ def matches(pattern: str, line: str) -> bool:
 @lru_cache(maxsize=1)
 def sample_events() -> dict[str, str]:
     """Lines written by the server's SecurityEventLog: {"auth_failure": line, "cors_rejected": line}."""
-    from finops_mcp_admin.server.events import SecurityEventLog  # only when E9107 runs
+    from finops_mcp_admin.security_events.writer import SecurityEventLog  # only when E9107 runs
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.jsonl"

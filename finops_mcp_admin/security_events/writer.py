@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ..security_events import schema
+from . import schema
 
 _MAX_FIELD = 256
 _OPTIONAL = schema.FIELDS[2:]  # every field after ts and event, None when the caller has none
