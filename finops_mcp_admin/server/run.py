@@ -213,8 +213,7 @@ def _sessions(opts: ServeOptions, events: SecurityEventLog, verifier: KeyVerifie
     if not opts.session_idle_timeout > 0:
         raise InvalidInput("--session-idle-timeout must be a positive number of seconds")
     return SessionRegistry(events, verifier, max_sessions=opts.max_sessions_per_key,
-                           idle_timeout=opts.session_idle_timeout,
-                           challenge=f'Bearer realm="{opts.realm.replace(chr(34), "")}"')
+                           idle_timeout=opts.session_idle_timeout)
 
 
 def _scope_policy(settings: Settings, opts: ServeOptions) -> ScopePolicy:

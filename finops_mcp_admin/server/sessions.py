@@ -92,15 +92,13 @@ class SessionRegistry:
     """Sessions and requests by key (event-loop state; the sweeper thread only wakes the loop)."""
 
     def __init__(self, events: SecurityEventLog, verifier: KeyVerifier, *, max_sessions: int = 64,
-                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT, challenge: str = 'Bearer realm="mcp"',
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.events, self.verifier = events, verifier
         self.max_sessions, self.idle_timeout = max_sessions, idle_timeout
-        self.challenge = challenge
-        #: The envelope's challenge builder (adds `resource_metadata`, MCP 2025-11-25); the plain
-        #: challenge when the registry runs on its own.
-        self.challenge_for: Callable[[Request], bytes] = (
-            lambda _req: (self.challenge + ', error="invalid_token"').encode())
+        #: The 401 challenge for a request it ends: the envelope installs its own (realm and
+        #: `resource_metadata`, MCP 2025-11-25), so every 401 of the server reads the same.
+        self.challenge_for: Callable[[Request], bytes] = lambda _req: b'Bearer error="invalid_token"'
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
         self._by_key: dict[str, set[str]] = {}
