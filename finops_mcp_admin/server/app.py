@@ -10,7 +10,8 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
 4. OAuth discovery (`/.well-known/...`, `/register`) answers without credentials and is never an
    auth failure: RFC 9728 metadata for the MCP endpoint, 404 for the rest (discovery.py).
 5. Bearer key: verification cache, else a reservation on arrival (failure windows per IP and
-   per (IP, key id), bounds on attempts in flight; 429 + Retry-After at once when over), then
+   per (IP, key id), bounds on attempts in flight; 429 + Retry-After at once when over, held
+   a moment for clients that ignore Retry-After: throttle.Tarpit), then
    the store and argon2 in a worker thread. RFC 6750: no credentials → 401 `Bearer realm=...`
    (no error code, §3.1); bad key → 401 `error="invalid_token"`; challenges carry
    `resource_metadata` (MCP 2025-11-25).
@@ -46,7 +47,7 @@ from .discovery import ResourceMetadata
 from .quotas import RateLimiter
 from .scopes import ScopePolicy, jsonrpc_messages
 from .sessions import SessionRegistry
-from .throttle import TOO_MANY_FAILURES, Attempt, FailureThrottle, Refusal
+from .throttle import TOO_MANY_FAILURES, Attempt, FailureThrottle, Refusal, Tarpit
 
 TOUCH_INTERVAL = 60.0
 
@@ -65,6 +66,7 @@ class SecurityEnvelope:
         self.events = events
         self.cors = cors
         self.throttle = throttle or FailureThrottle()
+        self.tarpit = Tarpit()
         self.scopes = scopes or ScopePolicy()
         self.realm = realm.replace('"', "")
         self.mcp_path = mcp_path
@@ -215,6 +217,7 @@ class SecurityEnvelope:
 
     async def _too_many(self, req: Request, send: Send, refusal: Refusal, key_id: str | None) -> None:
         self._event(schema.RATE_LIMITED, req, refusal.reason, key_id=key_id)
+        await self.tarpit.hold(req.client_ip)
         await respond(send, 429, {"error": "too_many_requests"},
                       [(b"retry-after", str(refusal.retry_after).encode())])
 
@@ -247,6 +250,7 @@ class SecurityEnvelope:
     async def _over_quota(self, req: Request, send: Send, principal: Principal, reason: str,
                           wait: int) -> None:
         self._event(schema.QUOTA_EXCEEDED, req, reason, key_id=principal.key_id)
+        await self.tarpit.hold(req.client_ip)
         await respond(send, 429, {"error": "too_many_requests", "quota": reason},
                       [(b"retry-after", str(wait).encode())])
 

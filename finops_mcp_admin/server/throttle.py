@@ -16,11 +16,14 @@ no stranger's traffic can make a valid key fail.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import anyio
 
 #: Why an attempt was refused (the `reason` of its `rate_limited` event).
 TOO_MANY_FAILURES, CLIENT_BUSY, SERVER_BUSY = "too_many_failures", "client_busy", "server_busy"
@@ -166,3 +169,45 @@ class FailureThrottle:
             self._failures.popitem(last=False)
         entry = self._failures[name] = _Window(max(1, self.max_failures))
         return entry
+
+
+class Tarpit:
+    """Late answers for clients that ignore Retry-After (event-loop state).
+
+    A client that honours Retry-After is answered at once: it is never refused more than
+    `after` times in one second. One that keeps sending anyway (a guessing flood over hundreds
+    of connections) has its refusals held `delay` seconds first (never beyond the Retry-After they
+    carry, at least 1): each of its connections then costs one cheap answer a second instead of
+    thousands, and the event loop stays with the clients who hold keys. At most `max_held`
+    answers wait at once (half the default connection cap, so held flood connections never fill
+    it); beyond that they go at once."""
+
+    def __init__(self, after: int = 16, delay: tuple[float, float] = (0.5, 1.0), max_held: int = 500,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.after, self.delay, self.max_held = after, delay, max_held
+        self.held = 0
+        self._clock = clock
+        self._second = 0
+        self._refused: dict[str, int] = {}  # client IP -> refusals in the current second
+
+    def delay_for(self, client_ip: str) -> float:
+        """Seconds to hold this refusal (0: answer at once). Counts the refusal."""
+        second = int(self._clock())
+        if second != self._second:
+            self._second = second
+            self._refused.clear()
+        count = self._refused[client_ip] = self._refused.get(client_ip, 0) + 1
+        if count <= self.after or self.held >= self.max_held:
+            return 0.0
+        return random.uniform(*self.delay)  # spread out: held answers must not return in waves
+
+    async def hold(self, client_ip: str) -> None:
+        """Wait before a refusal is sent, when the client ignores Retry-After."""
+        delay = self.delay_for(client_ip)
+        if not delay:
+            return
+        self.held += 1
+        try:
+            await anyio.sleep(delay)
+        finally:
+            self.held -= 1

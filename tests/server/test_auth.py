@@ -260,3 +260,37 @@ def test_parallel_wrong_guesses_each_count_as_a_failure(store, tmp_path):
 
     anyio.run(burst)
     assert 429 in statuses and set(statuses) <= {401, 429} and inner.admitted == []
+
+
+def test_a_flood_that_ignores_retry_after_is_answered_late_and_a_polite_client_at_once(store, tmp_path):
+    from finops_mcp_admin.server.throttle import Tarpit
+
+    app, _, _ = make_envelope(store, tmp_path, throttle=FailureThrottle(1, 60))
+    app.tarpit = Tarpit(after=4, delay=(30.0, 30.0))
+    answered: list[int] = []
+
+    async def flood():
+        async def guess():
+            answered.append((await call(app, headers=bearer(generate_token()[1].reveal()),
+                                        client="10.6.6.6"))[0])
+
+        held = 0
+        with anyio.move_on_after(20):  # cancelled once the held ones are counted
+            async with anyio.create_task_group() as tg:
+                for _ in range(12):
+                    tg.start_soon(guess)
+                while len(answered) < 5 or app.tarpit.held < 7:
+                    await anyio.sleep(0.01)
+                held = app.tarpit.held
+                tg.cancel_scope.cancel()
+        return held
+
+    held = run(flood)
+    # one guess reached argon2 (401); four refusals in that second were answered at once (429);
+    # the other seven, sent regardless, wait in the tarpit instead of costing the loop
+    assert sorted(answered) == [401, 429, 429, 429, 429] and held == 7
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert sum(e["event"] == "rate_limited" for e in events) == 11  # each logged on arrival
+    # another client at the same moment is not slowed
+    status, _, _ = run(call, app, headers=bearer(generate_token()[1].reveal()), client="10.7.7.7")
+    assert status == 401

@@ -114,3 +114,15 @@ def test_a_full_table_evicts_in_constant_time_without_scanning():
     assert len(throttle._failures) == 1000  # memory stays bounded
     assert throttle.retry_after("10.9.0.199") == 10  # the newest stay...
     assert throttle.retry_after("10.0.0.0") is None  # ...the least recently seen went first
+
+
+def test_the_tarpit_holds_only_clients_that_ignore_retry_after():
+    now = [100.2]
+    tarpit = th.Tarpit(after=3, delay=(0.5, 1.0), max_held=2, clock=lambda: now[0])
+    assert [tarpit.delay_for("10.0.0.1") for _ in range(3)] == [0.0, 0.0, 0.0]  # answered at once
+    assert 0.5 <= tarpit.delay_for("10.0.0.1") <= 1.0  # the 4th refusal within a second is held
+    assert tarpit.delay_for("10.0.0.2") == 0.0  # per client
+    now[0] = 101.0  # a new second: honouring Retry-After (≥ 1 s) never reaches the tarpit
+    assert tarpit.delay_for("10.0.0.1") == 0.0
+    tarpit.held = 2  # at most max_held answers wait; beyond that they go at once
+    assert [tarpit.delay_for("10.0.0.1") for _ in range(5)][-1] == 0.0
