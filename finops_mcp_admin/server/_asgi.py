@@ -22,17 +22,23 @@ class BadBody(Exception):
 
 
 class Request:
-    """The parts of an HTTP scope the envelope reads, decoded once."""
+    """The parts of an HTTP scope the envelope reads. Header values are decoded when read."""
 
-    __slots__ = ("client_ip", "headers", "method", "path", "scope")
+    __slots__ = ("_raw", "client_ip", "method", "path", "scope")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
-        self.headers: dict[str, str] = {}
-        for name, value in scope.get("headers", []):
-            key = name.decode("latin-1").lower()
-            # A repeated security header is ambiguous: keep a marker that matches nothing.
-            self.headers[key] = "\x00duplicate" if key in self.headers else value.decode("latin-1")
+        headers = scope.get("headers", [])
+        raw: dict[bytes, bytes] = dict(headers)
+        # One C-level pass when the names are unique and lower-case, as uvicorn (h11 and
+        # httptools alike) delivers them; otherwise the careful pass below.
+        if len(raw) != len(headers) or not b"".join(raw).islower():
+            raw = {}
+            for name, value in headers:
+                key = name.lower()
+                # A repeated security header is ambiguous: keep a marker that matches nothing.
+                raw[key] = b"\x00duplicate" if key in raw else value
+        self._raw = raw
         self.method = scope.get("method", "")
         self.path = scope.get("path", "")
         client = scope.get("client")
@@ -41,12 +47,13 @@ class Request:
     @property
     def correlation_id(self) -> str:
         """X-Correlation-ID when sane, else a fresh id (only computed for events)."""
-        cid = self.headers.get("x-correlation-id", "")
+        cid = self.header("x-correlation-id") or ""
         return cid if 0 < len(cid) <= 128 and cid.isprintable() else str(uuid.uuid4())
 
     def header(self, name: str) -> str | None:
-        """A request header by lower-case name."""
-        return self.headers.get(name)
+        """A request header by lower-case name (latin-1, as HTTP/1.1 carries it)."""
+        value = self._raw.get(name.encode())
+        return None if value is None else value.decode("latin-1")
 
 
 async def read_body(receive: Receive) -> bytes:

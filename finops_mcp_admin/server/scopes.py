@@ -166,7 +166,10 @@ def jsonrpc_messages(body: bytes) -> list[dict[str, Any]]:
     The body is read exactly as the SDK will read it: `json.loads(bytes)` auto-detects UTF-16
     and UTF-32, so anything but UTF-8 is refused here; a method name that is not a string, or a
     `tools/call` without a tool name, is refused before any scope is decided."""
-    if json.detect_encoding(body) not in ("utf-8", "utf-8-sig"):
+    # json.detect_encoding (what json.loads(bytes) uses) says UTF-8 unless the body opens with
+    # a UTF-16/32 BOM or has a NUL in its first four bytes: only then is it asked.
+    if (b"\x00" in body[:4] or body[:1] in (b"\xfe", b"\xff")) and json.detect_encoding(body) not in (
+            "utf-8", "utf-8-sig"):
         raise BadBody("JSON body must be UTF-8 (RFC 8259)")
     try:
         text = body.decode("utf-8-sig")
