@@ -76,6 +76,7 @@ class ServeOptions:
     max_connections: int = 1000
     max_verifying: int | None = None  # None: one per core (throttle.default_max_verifying)
     max_verifying_per_ip: int = 2
+    stdio: Any = None  # a stdio.options.StdioOptions: `serve --stdio -- COMMAND`
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -182,13 +183,17 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
                            stale_grace=opts.stale_grace)
     cors = CorsState(policy)
     events = SecurityEventLog(to_stdout=opts.log_stdout, path=opts.log_file)
-    if opts.app_ref:
+    scopes = _scope_policy(settings, opts)
+    if opts.stdio is not None:
+        from .stdio.setup import build_gateway
+
+        inner, scopes = build_gateway(opts.stdio, scopes, events)
+    elif opts.app_ref:
         inner = _load_app(opts.app_ref)
     else:
         from .tools import PolicyHolder, build_mcp_app
 
         inner = build_mcp_app(PolicyHolder(opts.policy_file))
-    scopes = _scope_policy(settings, opts)
     sessions = _sessions(opts, events, verifier)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(
@@ -220,12 +225,20 @@ def _scope_policy(settings: Settings, opts: ServeOptions) -> ScopePolicy:
     """Flags over the config file. The built-in tools are all mapped; a wrapped app's tools
     are refused unless mapped or given a default (`--default-scope`, `default_tool_scope`)."""
     default = opts.default_scope or settings.default_tool_scope
-    if default is None and not opts.app_ref:
+    wrapped = opts.app_ref or opts.stdio is not None  # tools nobody here has reviewed
+    if default is None and not wrapped:
         default = TOOLS_READ
     tools = {**settings.tool_scopes, **opts.tool_scopes}
-    if not opts.app_ref:
+    if not wrapped:
         tools = {**default_tool_scopes(), **tools}
     return ScopePolicy(tools, default, settings.method_scopes)
+
+
+def stdio_scope_rows(settings: Settings, opts: ServeOptions) -> list[Any]:
+    """`serve --stdio --print-scope-map`: what each of the stdio server's tools will need."""
+    from .stdio.setup import scope_rows
+
+    return scope_rows(opts.stdio, _scope_policy(settings, opts))
 
 
 def _watcher(store: KeyStore, verifier: KeyVerifier, cors: CorsState, flag_origins: set[str],
