@@ -77,6 +77,9 @@ class ServeOptions:
     max_verifying: int | None = None  # None: one per core (throttle.default_max_verifying)
     max_verifying_per_ip: int = 2
     stdio: Any = None  # a stdio.options.StdioOptions: `serve --stdio -- COMMAND`
+    # Seconds SIGTERM waits for open connections. Without a bound, one idle keep-alive TLS
+    # connection held shutdown (and the app's lifespan end, which ends stdio children) forever.
+    shutdown_timeout: float = 3.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -272,7 +275,8 @@ def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] 
     port = opts.port or (8443 if opts.tls else 8080)
     common: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False,
                               "server_header": False, "date_header": True,
-                              "header_timeout": opts.header_timeout, "max_connections": opts.max_connections}
+                              "header_timeout": opts.header_timeout, "max_connections": opts.max_connections,
+                              "timeout_graceful_shutdown": opts.shutdown_timeout}
     main = uvicorn.Server(GuardedConfig(server.app, host=opts.host, port=port, lifespan="on",
                                         ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common))
     redirect = None

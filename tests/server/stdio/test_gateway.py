@@ -1,0 +1,374 @@
+"""`mcpadmin serve --stdio -- COMMAND` (issue 14) around the in-repo fixture server, through the
+official MCP client over HTTPS: the envelope in front, one child per session, a faithful relay,
+and children that end with their sessions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+from mcp.shared.exceptions import MCPError
+
+from tests.server.conftest import new_key
+from tests.server.harness import Certs, http_client
+from tests.server.stdio.conftest import (
+    FIXTURE_TOKEN,
+    alive,
+    proc_children,
+    raw_pid,
+    session,
+    stdio_server,
+    wait_gone,
+)
+
+
+@pytest.fixture(scope="module")
+def keys(stdio_env) -> dict[str, str]:
+    return {"reader": new_key(stdio_env, "stdio-reader", "--scope", "tools:read"),
+            "writer": new_key(stdio_env, "stdio-writer", "--scope", "tools:read", "--scope", "tools:write")}
+
+
+@pytest.fixture(scope="module")
+def gateway(certs: Certs, stdio_env, keys, tmp_path_factory):
+    # The gateway's own secrets are in its environment, and the allowlist even asks for MCP*:
+    # none of them may reach a child.
+    env = {**stdio_env, "MCP_API_KEY": keys["writer"], "MCPADMIN_CANARY": keys["reader"]}
+    server = stdio_server(certs, env, tmp_path_factory.mktemp("gw") / "events.jsonl",
+                          "--stdio-env", "FIXTURE_TOKEN", "--stdio-env", "MCP*",
+                          "--stdio-memory-mb", "2048", "--stdio-cpu-seconds", "600").start()
+    yield server
+    server.stop()
+
+
+async def pid_of(s) -> int:
+    return int((await s.call_tool("pid", {})).content[0].text)
+
+
+def test_lists_and_calls_tools_with_a_key(gateway, certs, keys):
+    async def go():
+        async with session(gateway, certs, keys["reader"]) as s:
+            names = {t.name for t in (await s.list_tools()).tools}
+            echoed = (await s.call_tool("echo", {"text": "héllo"})).content[0].text
+            return names, echoed
+
+    names, echoed = anyio.run(go)
+    assert {"echo", "pid", "write_note", "sample", "slow"} <= names
+    assert echoed == "héllo"
+
+
+def test_no_key_is_401_and_starts_no_child(gateway, certs):
+    before = proc_children(gateway.proc.pid)
+
+    async def go():
+        async with httpx2.AsyncClient(verify=certs.client_context()) as http:
+            return await http.post(gateway.url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                                      "params": {}},
+                                   headers={"Accept": "application/json, text/event-stream"})
+
+    r = anyio.run(go)
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    assert proc_children(gateway.proc.pid) <= before  # nothing new (earlier ones may be ending)
+
+
+def test_a_key_without_the_tools_scope_is_refused(gateway, certs, keys):
+    count = len(gateway.events())
+
+    async def go():
+        async with session(gateway, certs, keys["reader"]) as s:
+            with pytest.raises(MCPError):
+                await s.call_tool("write_note", {})
+            with pytest.raises(MCPError):
+                await s.call_tool("not_listed_at_start", {})
+
+    anyio.run(go)
+    reasons = [e["reason"] for e in gateway.events()[count:] if e["event"] == "insufficient_scope"]
+    assert reasons == ["tool write_note needs tools:write",
+                       "tool not_listed_at_start is not in the scope map"]
+
+    async def as_writer():
+        async with session(gateway, certs, keys["writer"]) as s:
+            return (await s.call_tool("write_note", {})).content[0].text
+
+    assert anyio.run(as_writer) == "written"
+
+
+def test_two_sessions_two_children_each_ended_by_delete(gateway, certs, keys):
+    async def go():
+        async with session(gateway, certs, keys["reader"]) as a, session(gateway, certs, keys["reader"]) as b:
+            pids = await pid_of(a), await pid_of(b)
+            assert set(pids) <= proc_children(gateway.proc.pid)
+            return pids
+
+    first, second = anyio.run(go)
+    assert first != second
+    assert wait_gone(first) and wait_gone(second)  # the client's DELETE ended both, reaped
+
+
+def test_a_killed_child_fails_its_session_cleanly_and_a_new_session_works(gateway, certs, keys):
+    count = len(gateway.events())
+
+    async def go():
+        async with session(gateway, certs, keys["reader"]) as s:
+            pid = await pid_of(s)
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(MCPError) as failed:
+                for _ in range(50):  # until the gateway has seen the EOF: then 404 or the error
+                    await s.call_tool("echo", {"text": "x"})
+                    await anyio.sleep(0.1)
+        async with session(gateway, certs, keys["reader"]) as s:
+            return pid, failed.value, (await s.call_tool("echo", {"text": "again"})).content[0].text
+
+    pid, failure, again = anyio.run(go)
+    assert again == "again" and not alive(pid)
+    assert "traceback" not in str(failure).lower()
+    failed = [e for e in gateway.events()[count:] if e["event"] == "stdio_child_failed"]
+    assert [e["reason"] for e in failed] == ["stdio server exited (status -9)"]
+    assert failed[0]["key_id"] and failed[0]["session"]
+
+
+@pytest.mark.parametrize(("tool", "reason"), [
+    ("crash", "stdio server exited (status 3)"),
+    ("garbage", "stdio server wrote something that is not JSON-RPC to stdout"),
+])
+def test_a_crash_or_non_json_answers_the_request_with_a_jsonrpc_error(gateway, certs, keys, tool, reason):
+    count = len(gateway.events())
+
+    async def go():
+        async with session(gateway, certs, keys["writer"]) as s:
+            pid = await pid_of(s)
+            try:
+                await s.call_tool(tool, {})
+            except MCPError as exc:  # the SDK raises the JSON-RPC error
+                return pid, exc
+            raise AssertionError("no error")
+
+    pid, exc = anyio.run(go)
+    assert reason in str(exc)
+    assert wait_gone(pid)
+    assert [e["reason"] for e in gateway.events()[count:] if e["event"] == "stdio_child_failed"] == [reason]
+
+
+def test_sampling_request_of_the_child_reaches_the_client_and_back(gateway, certs, keys):
+    asked = []
+
+    async def sample(context, params):
+        asked.append(params.messages[0].content.text)
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="42"),
+                                         model="test-model")
+
+    async def go():
+        async with session(gateway, certs, keys["reader"], sampling_callback=sample) as s:
+            return (await s.call_tool("sample", {})).content[0].text
+
+    text = anyio.run(go)
+    assert asked == ["hi"]
+    assert json.loads(text.removeprefix("sampled: "))["model"] == "test-model"
+
+
+def test_progress_notifications_reach_the_caller(gateway, certs, keys):
+    seen = []
+
+    async def progress(value, total, message):
+        seen.append(value)
+
+    async def go():
+        async with session(gateway, certs, keys["reader"]) as s:
+            return (await s.call_tool("slow", {"seconds": 0.5}, progress_callback=progress)).content[0].text
+
+    assert anyio.run(go) == "slept"
+    assert len(seen) >= 3 and seen == sorted(seen)
+
+
+def test_cancellation_reaches_the_child_and_stderr_goes_to_the_log_redacted(gateway, certs, keys):
+    async def go():
+        async with session(gateway, certs, keys["reader"]) as s:
+            with anyio.move_on_after(0.5):
+                await s.call_tool("slow", {"seconds": 20})
+            await anyio.sleep(0.5)  # the child notices within 0.1 s
+            return await pid_of(s)
+
+    pid = anyio.run(go)
+    log = gateway.stderr_path.read_text()
+    assert f"stdio server [{pid}]: fixture starting; token=*** keys=[]" in log
+    assert "cancelled" in log
+    assert FIXTURE_TOKEN not in gateway.all_output()
+
+
+def test_child_environment_is_the_allowlist_and_limits_apply(gateway, certs, keys):
+    async def go():
+        async with session(gateway, certs, keys["reader"]) as s:
+            pid = await pid_of(s)
+            proc = Path(f"/proc/{pid}")
+            environ = dict(item.split("=", 1) for item in
+                           (proc / "environ").read_text().split("\0") if "=" in item)
+            cmdline, limits = (proc / "cmdline").read_text(), (proc / "limits").read_text()
+            return pid, environ, cmdline, limits, os.getpgid(pid)
+
+    pid, environ, cmdline, limits, pgid = anyio.run(go)
+    assert environ["FIXTURE_TOKEN"] == FIXTURE_TOKEN and "PATH" in environ
+    assert not {"NOT_ALLOWED", "MCP_API_KEY", "MCPADMIN_CANARY", "MCPADMIN_STORE"} & set(environ)
+    assert "fixture_server" in cmdline
+    assert pgid == pid  # its own process group, ended as a whole
+    address_space = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+    assert address_space.split()[3] == str(2048 * 1024 * 1024)
+    cpu = next(line for line in limits.splitlines() if line.startswith("Max cpu time"))
+    assert cpu.split()[3:5] == ["600", "601"]
+
+
+def test_canary_keys_reach_no_child_and_no_log(gateway, certs, keys):
+    async def go():
+        async with session(gateway, certs, keys["writer"]) as s:
+            await s.call_tool("echo", {"text": "canary run"})
+            pid = await pid_of(s)
+            return Path(f"/proc/{pid}/environ").read_text(), Path(f"/proc/{pid}/cmdline").read_text()
+
+    environ, cmdline = anyio.run(go)
+    for key in keys.values():
+        secret = key.split("_")[2]
+        assert secret not in environ and secret not in cmdline
+        assert secret not in gateway.all_output()
+
+
+def test_revocation_ends_the_child(certs, stdio_env, tmp_path):
+    from tests.server.conftest import cli_in
+
+    key = new_key(stdio_env, "stdio-revoked", "--scope", "tools:read")
+    server = stdio_server(certs, stdio_env, tmp_path / "events.jsonl").start()
+    try:
+        async def go():
+            async with session(server, certs, key) as s:
+                pid = await pid_of(s)
+                assert cli_in(stdio_env, "keys", "revoke", key.split("_")[1], "--reason", "t").returncode == 0
+                gone = await anyio.to_thread.run_sync(wait_gone, pid)
+                return gone
+
+        assert anyio.run(go)
+        assert any(e["event"] == "session_terminated" and e["reason"] == "revoked" for e in server.events())
+    finally:
+        server.stop()
+
+
+def test_no_child_survives_serve_being_stopped(certs, stdio_env, tmp_path):
+    key = new_key(stdio_env, "stdio-sigterm", "--scope", "tools:read")
+    server = stdio_server(certs, stdio_env, tmp_path / "events.jsonl").start()
+    pids: list[int] = []
+
+    async def go():
+        async with session(server, certs, key) as a, http_client(certs, key) as http:
+            pids.append(await pid_of(a))  # a session with its GET stream open
+            pids.append((await raw_pid(http, server.url))[1])  # and one without
+            assert set(pids) <= proc_children(server.proc.pid)
+            await anyio.to_thread.run_sync(server.stop)  # SIGTERM
+
+    with contextlib.suppress(Exception):  # the client may notice its server going away
+        anyio.run(go)
+    # It shut down by itself (uvicorn re-raises the SIGTERM it handled: -15), not SIGKILLed by stop().
+    assert server.proc.returncode in (0, -signal.SIGTERM), server.all_output()[-2000:]
+    assert len(pids) == 2 and not any(alive(p) for p in pids)
+
+
+def test_idle_session_ends_its_child(certs, stdio_env, tmp_path):
+    key = new_key(stdio_env, "stdio-idle", "--scope", "tools:read")
+    server = stdio_server(certs, stdio_env, tmp_path / "events.jsonl", "--session-idle-timeout", "1").start()
+    try:
+        async def go():
+            async with http_client(certs, key) as http:  # no GET stream: nothing in flight
+                _, pid = await raw_pid(http, server.url)
+                return await anyio.to_thread.run_sync(wait_gone, pid)
+
+        assert anyio.run(go)
+        assert any(e["event"] == "session_closed" and e["reason"] == "idle" for e in server.events())
+    finally:
+        server.stop()
+
+
+def test_children_per_key_cap_answers_429(certs, stdio_env, tmp_path):
+    key = new_key(stdio_env, "stdio-capped", "--scope", "tools:read")
+    server = stdio_server(certs, stdio_env, tmp_path / "events.jsonl",
+                          "--stdio-max-children-per-key", "1").start()
+    try:
+        async def go():
+            async with session(server, certs, key):
+                with pytest.raises(ExceptionGroup) as refused:  # the SDK raises on the 429
+                    async with session(server, certs, key):
+                        pass
+                assert refused.group_contains(MCPError)
+            async with session(server, certs, key) as s:  # the slot is free again
+                return await pid_of(s)
+
+        assert anyio.run(go) > 0
+        assert [e["reason"] for e in server.events() if e["event"] == "quota_exceeded"] == [
+            "stdio_children_per_key"]
+    finally:
+        server.stop()
+
+
+def test_oversized_child_message_fails_the_session(certs, stdio_env, tmp_path):
+    key = new_key(stdio_env, "stdio-big", "--scope", "tools:read")
+    server = stdio_server(certs, stdio_env, tmp_path / "events.jsonl",
+                          "--stdio-max-message-bytes", "65536").start()
+    try:
+        async def go():
+            async with session(server, certs, key) as s:
+                assert len((await s.call_tool("big", {"size": 1000})).content[0].text) == 1000
+                with pytest.raises(MCPError) as exc:
+                    await s.call_tool("big", {"size": 200_000})
+                return str(exc.value)
+
+        assert "over 65536 bytes" in anyio.run(go)
+        assert [e["reason"] for e in server.events() if e["event"] == "stdio_child_failed"] == [
+            "stdio server wrote a message over 65536 bytes"]
+    finally:
+        server.stop()
+
+
+def test_print_scope_map(stdio_env):
+    from tests.server.conftest import cli_in
+    from tests.server.stdio.conftest import FIXTURE, REPO
+
+    r = cli_in(stdio_env, "serve", "--stdio", "--stdio-cwd", str(REPO), "--tool-scope", "crash=admin:crash",
+               "--print-scope-map", "--", *FIXTURE)
+    assert r.returncode == 0, r.stderr
+    table = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[2:]}
+    assert table["echo"] == ["tools:read", "readOnlyHint"]
+    assert table["write_note"] == ["tools:write", "not", "read-only"]
+    assert table["crash"] == ["admin:crash", "config"]
+    assert r.stdout.splitlines()[-1].split()[-2:] == ["refused", "default"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--stdio"], "--stdio needs a command after --"),
+    (["--stdio", "--", "/no/such/server"], "stdio server command not found"),
+    (["--", "python"], "a command needs --stdio"),
+    (["--stdio", "--stdio-env", "A=B", "--", "python"], "invalid --stdio-env"),
+    (["--stdio", "--", "python", "-c", "import sys; sys.exit(1)"], "cannot list the stdio server's tools"),
+])
+def test_bad_stdio_options_one_line_exit_2(stdio_env, args, message):
+    from tests.server.conftest import cli_in
+
+    r = cli_in(stdio_env, "serve", *args)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_child_is_not_spawned_before_initialize(gateway, certs, keys):
+    before = proc_children(gateway.proc.pid)
+
+    async def go():
+        async with httpx2.AsyncClient(verify=certs.client_context(),
+                                      headers={"Authorization": f"Bearer {keys['reader']}"}) as http:
+            return await http.post(gateway.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                   headers={"Accept": "application/json, text/event-stream"})
+
+    r = anyio.run(go)
+    assert r.status_code == 400
+    time.sleep(0.3)
+    assert proc_children(gateway.proc.pid) <= before
