@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from typing import Annotated, Any
 
 import typer
@@ -10,14 +12,18 @@ from ..errors import InvalidInput
 from ._render import OutputFormat, rows
 
 Stdio = Annotated[bool, typer.Option(
-    "--stdio", help="Secure a stdio MCP server given after --: one child process per session.")]
+    "--stdio", envvar="MCPADMIN_STDIO",
+    help="Secure a stdio MCP server given after -- (or in MCPADMIN_STDIO_COMMAND): one child "
+         "process per session.")]
 Command = Annotated[list[str] | None, typer.Argument(
     metavar="[-- COMMAND [ARGS]...]", show_default=False,
     help="With --stdio: the stdio MCP server to run (no shell), e.g. -- python -m mcp_server.")]
 StdioEnv = Annotated[list[str] | None, typer.Option(
+    envvar="MCPADMIN_STDIO_ENV",
     help="Environment variable (or glob, e.g. 'AWS_*') passed to the child; repeatable. The child "
          "gets only these plus PATH, LANG, LC_ALL, HOME, TZ; never MCPADMIN_* or MCP_API_KEY*.")]
-StdioCwd = Annotated[str | None, typer.Option(help="Working directory of the child.")]
+StdioCwd = Annotated[str | None, typer.Option(envvar="MCPADMIN_STDIO_CWD",
+                                              help="Working directory of the child.")]
 StdioPerKey = Annotated[int, typer.Option(help="Children (sessions) at once per key.")]
 StdioTotal = Annotated[int, typer.Option(help="Children at once for the whole server.")]
 StdioRate = Annotated[str, typer.Option(metavar="N/min", help="Children started per N/s, N/min or N/h.")]
@@ -30,7 +36,11 @@ PrintScopeMap = Annotated[bool, typer.Option(
 
 
 def stdio_options(stdio: bool, command: list[str] | None, **values: Any) -> Any:
-    """The StdioOptions for `--stdio -- COMMAND`, or None without --stdio."""
+    """The StdioOptions for `--stdio -- COMMAND`, or None without --stdio. Without a command
+    after --, MCPADMIN_STDIO_COMMAND is split like a shell would split it (and never run by
+    one): a container image sets it, and the stack's fixed `serve` command picks it up."""
+    if not command and stdio:
+        command = shlex.split(os.environ.get("MCPADMIN_STDIO_COMMAND", ""))
     if not stdio:
         if command:
             raise InvalidInput(f"unexpected argument {command[0]!r}: a command needs --stdio")

@@ -18,7 +18,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from tests.server.conftest import new_key
-from tests.server.harness import Certs, http_client
+from tests.server.harness import Certs, ServerProcess, http_client
 from tests.server.stdio.conftest import (
     FIXTURE_TOKEN,
     alive,
@@ -372,3 +372,27 @@ def test_the_child_is_not_spawned_before_initialize(gateway, certs, keys):
     assert r.status_code == 400
     time.sleep(0.3)
     assert proc_children(gateway.proc.pid) <= before
+
+
+def test_the_image_variables_alone_run_the_gateway(certs, stdio_env, tmp_path):
+    """Dockerfile.stdio sets MCPADMIN_STDIO*; the stack's `serve` command has no --stdio."""
+    import shlex
+
+    from tests.server.stdio.conftest import FIXTURE, REPO
+
+    env = {**stdio_env, "MCPADMIN_STDIO": "1", "MCPADMIN_STDIO_COMMAND": shlex.join(FIXTURE),
+           "MCPADMIN_STDIO_ENV": "FIXTURE_*", "MCPADMIN_STDIO_CWD": str(REPO)}
+    key = new_key(stdio_env, "stdio-image", "--scope", "tools:read")
+    server = ServerProcess(["--tls-cert", str(certs.cert_file), "--tls-key", str(certs.key_file)], env,
+                           tmp_path / "events.jsonl").start()
+    try:
+        async def go():
+            async with session(server, certs, key) as s:
+                pid = await pid_of(s)
+                return Path(f"/proc/{pid}/environ").read_text(), Path(f"/proc/{pid}/cwd").resolve()
+
+        environ, cwd = anyio.run(go)
+        assert f"FIXTURE_TOKEN={FIXTURE_TOKEN}" in environ.split("\0")
+        assert "MCPADMIN_STDIO_COMMAND" not in environ and cwd == REPO
+    finally:
+        server.stop()
