@@ -22,8 +22,9 @@ from mcp.server.transport_security import RequestBodyLimitMiddleware
 
 from ...security_events import schema
 from ...security_events.writer import SecurityEventLog
-from .._asgi import Message, Receive, Request, Scope, Send, respond
+from .._asgi import BadBody, Message, Receive, Request, Scope, Send, read_body, replay, respond
 from ..sessions import session_digest
+from .batch import answer_batch, batch_of
 from .limits import SpawnLimits
 from .options import StdioOptions
 from .relay import Relay
@@ -71,6 +72,17 @@ class StdioGateway:
             if transport is None or self._owners.get(session_id) != owner:
                 await respond(send, 404, _error("Session not found"))
                 return
+            if req.method == "POST":
+                try:
+                    body = await read_body(receive)
+                except BadBody:
+                    await respond(send, 400, _error("Bad Request: incomplete body"))
+                    return
+                batch = batch_of(body)
+                if batch is not None:
+                    await self._batch(session_id, transport, scope, batch, send)
+                    return
+                receive = replay(body, receive)
             await transport.handle_request(scope, receive, send)
             if transport.is_terminated:
                 await self._discard(session_id, transport)
@@ -87,6 +99,19 @@ class StdioGateway:
                           [(b"retry-after", str(wait).encode())])
             return
         await self._open(req, key_id, owner, scope, receive, send)
+
+    async def _batch(self, session_id: str, transport: StreamableHTTPServerTransport, scope: Scope,
+                     batch: list[dict[str, Any]], send: Send) -> None:
+        """A batch POST: its requests' other messages go to the GET stream (batch.py)."""
+        relay = self._relays.get(session_id)
+        ids = {m.get("id") for m in batch if "method" in m and "id" in m}
+        if relay is not None:
+            relay.batched |= ids
+        try:
+            await answer_batch(transport, scope, batch, send)
+        finally:
+            if relay is not None:
+                relay.batched -= ids
 
     async def _open(self, req: Request, key_id: str, owner: Any, scope: Scope, receive: Receive,
                     send: Send) -> None:

@@ -70,6 +70,8 @@ class Relay:
         self.redact = stderr_redactor(child.child_env(opts.env_allow))
         self.pid: int | None = None
         self._in_flight: dict[types.RequestId, Any] = {}  # client request id -> its progress token
+        #: Ids of batched requests in flight: nothing but their responses can ride with them.
+        self.batched: set[Any] = set()
         self._out: Any = None
 
     async def run(self, read_stream: Any, write_stream: Any) -> str | None:
@@ -167,7 +169,9 @@ class Relay:
                             if tok is not None and tok == token), None)
         elif len(self._in_flight) == 1:
             related = next(iter(self._in_flight))
-        return None if related is None else ServerMessageMetadata(related_request_id=related)
+        if related is None or related in self.batched:
+            return None  # the session's GET stream
+        return ServerMessageMetadata(related_request_id=related)
 
     async def _stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None

@@ -396,3 +396,33 @@ def test_the_image_variables_alone_run_the_gateway(certs, stdio_env, tmp_path):
         assert "MCPADMIN_STDIO_COMMAND" not in environ and cwd == REPO
     finally:
         server.stop()
+
+
+def test_a_batch_is_relayed_and_answered_as_one_array(gateway, certs, keys):
+    from tests.server.stdio.conftest import HEADERS
+
+    def call(id_, tool, **args):
+        return {"jsonrpc": "2.0", "id": id_, "method": "tools/call",
+                "params": {"name": tool, "arguments": args}}
+
+    async def go():
+        async with http_client(certs, keys["reader"]) as http:
+            sid, _ = await raw_pid(http, gateway.url)
+            headers = {**HEADERS, "mcp-session-id": sid}
+            answered = await http.post(gateway.url, headers=headers, json=[
+                call(10, "echo", text="a"), call(11, "echo", text="b"),
+                {"jsonrpc": "2.0", "method": "notifications/progress",
+                 "params": {"progressToken": "t", "progress": 1}}])
+            only_notes = await http.post(gateway.url, headers=headers, json=[
+                {"jsonrpc": "2.0", "method": "notifications/progress",
+                 "params": {"progressToken": "t", "progress": 2}}])
+            refused = await http.post(gateway.url, headers=headers, json=[
+                call(12, "echo", text="c"), call(13, "write_note")])
+            return answered, only_notes, refused
+
+    answered, only_notes, refused = anyio.run(go)
+    assert answered.status_code == 200, answered.text
+    texts = {m["id"]: m["result"]["content"][0]["text"] for m in answered.json()}
+    assert texts == {10: "a", 11: "b"}
+    assert only_notes.status_code == 202
+    assert refused.status_code == 403  # one message without its scope refuses the whole batch

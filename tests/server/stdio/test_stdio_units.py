@@ -62,3 +62,15 @@ def test_stderr_redactor_removes_keys_and_secret_values():
     redact = stderr_redactor({"AWS_SECRET_ACCESS_KEY": "s3cr3t!", "AWS_REGION": "eu-west-1"})
     line = "boto: s3cr3t! in eu-west-1, got mcpk_ABCDEFGHIJKL_" + "x" * 44
     assert redact(line) == "boto: *** in eu-west-1, got mcpk_***"
+
+
+def test_a_batch_line_from_the_child_is_its_messages_and_anything_else_fails():
+    import pytest
+
+    from finops_mcp_admin.server.stdio.relay import ChildFailed, _parse
+
+    batch = _parse(b'[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","method":"notifications/x"}]\n')
+    assert [type(m).__name__ for m in batch] == ["JSONRPCResponse", "JSONRPCNotification"]
+    for line in (b"[]\n", b"hello\n", b'{"jsonrpc":"1.0","id":1}\n', b"[1]\n"):
+        with pytest.raises(ChildFailed):
+            _parse(line)
