@@ -10,6 +10,7 @@ session (idle, revoked, expired) by sending us its DELETE."""
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from typing import Any, TextIO
 from uuid import uuid4
@@ -90,6 +91,15 @@ class StdioGateway:
         if req.method != "POST" or self._tg is None:
             await respond(send, 400, _error("Bad Request: Missing session ID"))
             return
+        try:
+            body = await read_body(receive)
+        except BadBody:
+            await respond(send, 400, _error("Bad Request: incomplete body"))
+            return
+        if not _is_initialize(body):  # only an initialize may cost a child slot or a spawn token
+            await respond(send, 400, _error("Bad Request: Missing session ID"))
+            return
+        receive = replay(body, receive)
         key_id = user.access_token.client_id if isinstance(user, AuthenticatedUser) else "-"
         refusal = self.limits.reserve(key_id)
         if refusal is not None:
@@ -168,6 +178,14 @@ class StdioGateway:
     def _event(self, event: str, req: Request, reason: str, key_id: str, **extra: Any) -> None:
         self.events.emit(event, reason=reason, client_ip=req.client_ip, method=req.method,
                          path=req.path, key_id=key_id, **extra)
+
+
+def _is_initialize(body: bytes) -> bool:
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("method") == "initialize"
 
 
 def _error(message: str) -> dict[str, Any]:

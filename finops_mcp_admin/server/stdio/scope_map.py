@@ -69,23 +69,42 @@ def probe_tools(opts: StdioOptions) -> list[dict[str, Any]]:
 async def _probe(opts: StdioOptions) -> list[dict[str, Any]]:
     proc = await child.spawn(opts)
     try:
-        with anyio.fail_after(opts.start_timeout):
-            peer = _LinePeer(proc)
-            await peer.call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                           "clientInfo": {"name": "mcpadmin-scope-probe", "version": "1"}})
-            await peer.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-            tools: list[dict[str, Any]] = []
-            cursor = None
-            for _ in range(MAX_PAGES):
-                page = await peer.call("tools/list", {"cursor": cursor} if cursor else {})
-                tools += [t for t in page.get("tools", []) if isinstance(t, dict)]
-                cursor = page.get("nextCursor")
-                if not cursor:
-                    return tools
-            raise ValueError(f"tools/list has more than {MAX_PAGES} pages")
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_drain, proc)  # a chatty server must not block on a full stderr pipe
+            try:
+                tools = await _list_tools(opts, proc)
+            except Exception as exc:  # raised below, unwrapped by the task group
+                failure = exc
+            tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return tools
     finally:
         with anyio.CancelScope(shield=True):
             await child.end(proc)
+
+
+async def _drain(proc: Any) -> None:
+    while await proc.stderr.read(65536):
+        pass
+
+
+async def _list_tools(opts: StdioOptions, proc: Any) -> list[dict[str, Any]]:
+    with anyio.fail_after(opts.start_timeout):
+        peer = _LinePeer(proc)
+        await peer.call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                       "clientInfo": {"name": "mcpadmin-scope-probe", "version": "1"}})
+        await peer.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        tools: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(MAX_PAGES):
+            page = await peer.call("tools/list", {"cursor": cursor} if cursor else {})
+            tools += [t for t in page.get("tools", []) if isinstance(t, dict)]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return tools
+        raise ValueError(f"tools/list has more than {MAX_PAGES} pages")
 
 
 class _LinePeer:

@@ -114,6 +114,7 @@ def handle(message: dict) -> None:
 def main() -> None:
     keys = [v for v in os.environ.values() if v.startswith("mcpk_")]
     sys.stderr.write(f"fixture starting; token={os.environ.get('FIXTURE_TOKEN', '-')} keys={keys}\n")
+    sys.stderr.write("x" * int(os.environ.get("FIXTURE_STDERR_BYTES", "0")))  # a chatty start
     sys.stderr.flush()
     for line in sys.stdin:
         if line.strip():

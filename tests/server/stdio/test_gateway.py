@@ -21,6 +21,7 @@ from tests.server.conftest import new_key
 from tests.server.harness import Certs, ServerProcess, http_client
 from tests.server.stdio.conftest import (
     FIXTURE_TOKEN,
+    HEADERS,
     alive,
     proc_children,
     raw_pid,
@@ -293,9 +294,13 @@ def test_idle_session_ends_its_child(certs, stdio_env, tmp_path):
 def test_children_per_key_cap_answers_429(certs, stdio_env, tmp_path):
     key = new_key(stdio_env, "stdio-capped", "--scope", "tools:read")
     server = stdio_server(certs, stdio_env, tmp_path / "events.jsonl",
-                          "--stdio-max-children-per-key", "1").start()
+                          "--stdio-max-children-per-key", "1", "--stdio-spawn-rate", "2/h").start()
     try:
         async def go():
+            async with http_client(certs, key) as http:  # not an initialize: costs no spawn token
+                r = await http.post(server.url, headers=HEADERS,
+                                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+                assert r.status_code == 400
             async with session(server, certs, key):
                 with pytest.raises(ExceptionGroup) as refused:  # the SDK raises on the 429
                     async with session(server, certs, key):
@@ -328,6 +333,18 @@ def test_oversized_child_message_fails_the_session(certs, stdio_env, tmp_path):
             "stdio server wrote a message over 65536 bytes"]
     finally:
         server.stop()
+
+
+def test_print_scope_map_of_a_server_that_writes_a_lot_to_stderr(stdio_env):
+    from tests.server.conftest import cli_in
+    from tests.server.stdio.conftest import FIXTURE, REPO
+
+    # Far over what asyncio buffers before it stops reading a pipe (2 x the 4 MiB line limit).
+    env = {**stdio_env, "FIXTURE_STDERR_BYTES": str(20 << 20)}
+    r = cli_in(env, "serve", "--stdio", "--stdio-cwd", str(REPO), "--stdio-env", "FIXTURE_*",
+               "--print-scope-map", "--", *FIXTURE)
+    assert r.returncode == 0, r.stderr
+    assert "echo" in r.stdout
 
 
 def test_print_scope_map(stdio_env):
