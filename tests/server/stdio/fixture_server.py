@@ -22,6 +22,8 @@ TOOLS = [
      "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}},
     {"name": "pid", "description": "The server's pid.", "annotations": {"readOnlyHint": True},
      "inputSchema": {"type": "object"}},
+    {"name": "family", "description": "Start a helper.", "annotations": {"readOnlyHint": True},
+     "inputSchema": {"type": "object"}},
     {"name": "write_note", "description": "A write tool.", "annotations": {"readOnlyHint": False},
      "inputSchema": {"type": "object"}},
     {"name": "crash", "description": "Exit at once.", "inputSchema": {"type": "object"}},
@@ -53,6 +55,11 @@ def call_tool(rid, params: dict) -> None:
         result(rid, args.get("text", ""))
     elif name == "pid":
         result(rid, str(os.getpid()))
+    elif name == "family":  # a grandchild in our process group (stdio servers run helpers)
+        import subprocess
+
+        helper = subprocess.Popen(["sleep", "300"])
+        result(rid, json.dumps({"pid": os.getpid(), "grandchild": helper.pid}))
     elif name == "write_note":
         result(rid, "written")
     elif name == "crash":
@@ -116,9 +123,15 @@ def main() -> None:
     sys.stderr.write(f"fixture starting; token={os.environ.get('FIXTURE_TOKEN', '-')} keys={keys}\n")
     sys.stderr.write("x" * int(os.environ.get("FIXTURE_STDERR_BYTES", "0")))  # a chatty start
     sys.stderr.flush()
+    if os.environ.get("FIXTURE_STUBBORN"):  # ignores SIGTERM and the end of its stdin
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for line in sys.stdin:
         if line.strip():
             handle(json.loads(line))
+    while os.environ.get("FIXTURE_STUBBORN"):
+        time.sleep(1)
 
 
 if __name__ == "__main__":

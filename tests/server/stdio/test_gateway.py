@@ -443,3 +443,30 @@ def test_a_batch_is_relayed_and_answered_as_one_array(gateway, certs, keys):
     assert texts == {10: "a", 11: "b"}
     assert only_notes.status_code == 202
     assert refused.status_code == 403  # one message without its scope refuses the whole batch
+
+
+def test_a_child_ignoring_sigterm_is_killed_with_its_whole_group(certs, stdio_env, tmp_path):
+    key = new_key(stdio_env, "stdio-stubborn", "--scope", "tools:read")
+    env = {**stdio_env, "FIXTURE_STUBBORN": "1"}
+    server = stdio_server(certs, env, tmp_path / "events.jsonl", "--stdio-env", "FIXTURE_*").start()
+    try:
+        async def go():
+            async with session(server, certs, key) as s:
+                return json.loads((await s.call_tool("family", {})).content[0].text)
+
+        family = anyio.run(go)  # the client's DELETE at the end of the session ends the group
+        assert wait_gone(family["pid"])  # SIGKILL after the grace period, and reaped
+        deadline = time.monotonic() + 10
+        while alive(family["grandchild"]) and not _zombie(family["grandchild"]):
+            assert time.monotonic() < deadline, "the grandchild outlived its group"
+            time.sleep(0.05)
+    finally:
+        server.stop()
+
+
+def _zombie(pid: int) -> bool:
+    """Killed, waiting for whoever adopted the orphan to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
