@@ -31,7 +31,7 @@ from finops_mcp_admin.durations import utcnow  # noqa: E402
 from finops_mcp_admin.keys import KeyHasher  # noqa: E402
 from finops_mcp_admin.store.sqlite import SqliteStore  # noqa: E402
 from tests.server.harness import ServerProcess, base_env, http_client, make_certs, mcp_session  # noqa: E402
-from tests.server.stdio.conftest import proc_children, raw_call, raw_pid  # noqa: E402
+from tests.server.stdio.conftest import proc_children, raw_call  # noqa: E402
 
 FIXTURE = [sys.executable, "-m", "tests.server.stdio.fixture_server"]
 TIME_VENV = ROOT / ".pytest_cache" / "d" / "stdio-servers"
@@ -105,8 +105,9 @@ async def idle_memory(server, certs, key, n: int) -> tuple[float, float]:
     await anyio.sleep(3)  # the children of earlier phases are gone
     gw_before = rss_kib(server.proc.pid)
     async with http_client(certs, key) as http:
-        for _ in range(n):
-            await raw_pid(http, server.url)
+        for _ in range(n):  # initialize + initialized, then idle (no GET stream held)
+            sid, _ = await raw_call(http, server.url, None, INIT)
+            await raw_call(http, server.url, sid, {"jsonrpc": "2.0", "method": "notifications/initialized"})
         await anyio.sleep(1)
         kids = proc_children(server.proc.pid)
         child_rss = [rss_kib(pid) for pid in kids]
