@@ -154,6 +154,8 @@ def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[s
         raise InvalidInput("--header-timeout and --handshake-timeout must be > 0, --max-connections ≥ 1")
     if (opts.max_verifying is not None and opts.max_verifying < 1) or opts.max_verifying_per_ip < 1:
         raise InvalidInput("--max-verifying and --max-verifying-per-ip must be at least 1")
+    if opts.stdio is not None and opts.app_ref:
+        raise InvalidInput("--stdio and --app each give the server to secure: use one")
     if opts.redirect_port is not None and not opts.tls:
         raise InvalidInput("--redirect-port needs TLS: it redirects to the HTTPS listener")
 

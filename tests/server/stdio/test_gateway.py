@@ -269,6 +269,7 @@ def test_print_scope_map(stdio_env):
     (["--", "python"], "a command needs --stdio"),
     (["--stdio", "--stdio-env", "A=B", "--", "python"], "invalid --stdio-env"),
     (["--stdio", "--", "python", "-c", "import sys; sys.exit(1)"], "cannot list the stdio server's tools"),
+    (["--stdio", "--app", "tests.server.external_app:app", "--", "python"], "--stdio and --app"),
 ])
 def test_bad_stdio_options_one_line_exit_2(stdio_env, args, message):
     from tests.server.conftest import cli_in
