@@ -10,6 +10,21 @@ from ..config import load_settings
 from ..errors import InvalidInput
 from ..keys import validate_scope
 from ._options import NamespaceOpt, ServerNameOpt, StoreOpt
+from ._stdio import (
+    Command,
+    PrintScopeMap,
+    Stdio,
+    StdioCpu,
+    StdioCwd,
+    StdioEnv,
+    StdioMaxMessage,
+    StdioMemory,
+    StdioPerKey,
+    StdioRate,
+    StdioTotal,
+    print_scope_map,
+    stdio_options,
+)
 
 
 def _scope_map(values: list[str] | None) -> dict[str, str]:
@@ -95,15 +110,23 @@ def serve(
     max_connections: MaxConnections = 1000, max_verifying: MaxVerifying = None,
     max_verifying_per_ip: MaxVerifyingPerIp = 2,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
+    stdio: Stdio = False, command: Command = None, stdio_env: StdioEnv = None, stdio_cwd: StdioCwd = None,
+    stdio_max_children_per_key: StdioPerKey = 8, stdio_max_children: StdioTotal = 64,
+    stdio_spawn_rate: StdioRate = "60/min", stdio_memory_mb: StdioMemory = None,
+    stdio_cpu_seconds: StdioCpu = None, stdio_max_message_bytes: StdioMaxMessage = 4 * 1024 * 1024,
+    print_scope_map_: PrintScopeMap = False,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
 
     \b
     Example: mcpadmin serve --store redis://cache:6379/0 --tls-cert cert.pem --tls-key key.pem \\
                  --redirect-port 8080
+    \b
+    A stdio MCP server, one child per session:
+             mcpadmin serve --stdio --stdio-env 'AWS_*' -- python -m mcp_server
     """
 
-    from ..server.run import ServeOptions, run
+    from ..server.run import ServeOptions, run, stdio_scope_rows
 
     opts = ServeOptions.from_env(
         host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, redirect_port=redirect_port,
@@ -117,6 +140,16 @@ def serve(
         max_sessions_per_key=max_sessions_per_key, rate_per_key=rate_per_key,
         session_idle_timeout=session_idle_timeout, header_timeout=header_timeout,
         handshake_timeout=handshake_timeout, max_connections=max_connections,
-        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip)
+        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip,
+        stdio=stdio_options(stdio, command, env_allow=stdio_env or [], cwd=stdio_cwd,
+                            max_children_per_key=stdio_max_children_per_key,
+                            max_children=stdio_max_children, spawn_rate=stdio_spawn_rate,
+                            memory_mb=stdio_memory_mb, cpu_seconds=stdio_cpu_seconds,
+                            max_message_bytes=stdio_max_message_bytes))
+    if print_scope_map_:
+        if opts.stdio is None:
+            raise InvalidInput("--print-scope-map needs --stdio -- COMMAND")
+        print_scope_map(stdio_scope_rows(load_settings(store, namespace, server_name), opts))
+        return
     run(load_settings(store, namespace, server_name), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

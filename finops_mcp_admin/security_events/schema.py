@@ -58,11 +58,12 @@ SESSION_CLOSED = "session_closed"  # DELETE, idle timeout, or ended in the app
 SESSION_TERMINATED = "session_terminated"  # the key was revoked, expired or its grace ended
 CONFIG_RELOADED = "config_reloaded"
 CONFIG_RELOAD_FAILED = "config_reload_failed"
+STDIO_CHILD_FAILED = "stdio_child_failed"  # serve --stdio: a child exited, or wrote non-JSON-RPC or too much
 
 #: Every event name the server writes (tests/test_security_events.py checks the writers use them).
 EVENTS = frozenset({AUTH_FAILURE, RATE_LIMITED, INSUFFICIENT_SCOPE, CORS_REJECTED, PLAINTEXT_REFUSED,
                     STORE_UNAVAILABLE, BAD_REQUEST, QUOTA_EXCEEDED, SESSION_OPENED, SESSION_CLOSED,
-                    SESSION_TERMINATED, CONFIG_RELOADED, CONFIG_RELOAD_FAILED})
+                    SESSION_TERMINATED, CONFIG_RELOADED, CONFIG_RELOAD_FAILED, STDIO_CHILD_FAILED})
 
 # --- timestamps -------------------------------------------------------------------------------
 

@@ -76,6 +76,10 @@ class ServeOptions:
     max_connections: int = 1000
     max_verifying: int | None = None  # None: one per core (throttle.default_max_verifying)
     max_verifying_per_ip: int = 2
+    stdio: Any = None  # a stdio.options.StdioOptions: `serve --stdio -- COMMAND`
+    # Seconds SIGTERM waits for open connections. Without a bound, one idle keep-alive TLS
+    # connection held shutdown (and the app's lifespan end, which ends stdio children) forever.
+    shutdown_timeout: float = 3.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -150,6 +154,8 @@ def _check_startup(opts: ServeOptions, cors_env_wildcard: bool, allowlist: set[s
         raise InvalidInput("--header-timeout and --handshake-timeout must be > 0, --max-connections ≥ 1")
     if (opts.max_verifying is not None and opts.max_verifying < 1) or opts.max_verifying_per_ip < 1:
         raise InvalidInput("--max-verifying and --max-verifying-per-ip must be at least 1")
+    if opts.stdio is not None and opts.app_ref:
+        raise InvalidInput("--stdio and --app each give the server to secure: use one")
     if opts.redirect_port is not None and not opts.tls:
         raise InvalidInput("--redirect-port needs TLS: it redirects to the HTTPS listener")
 
@@ -182,13 +188,17 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
                            stale_grace=opts.stale_grace)
     cors = CorsState(policy)
     events = SecurityEventLog(to_stdout=opts.log_stdout, path=opts.log_file)
-    if opts.app_ref:
+    scopes = _scope_policy(settings, opts)
+    if opts.stdio is not None:
+        from .stdio.setup import build_gateway
+
+        inner, scopes = build_gateway(opts.stdio, scopes, events)
+    elif opts.app_ref:
         inner = _load_app(opts.app_ref)
     else:
         from .tools import PolicyHolder, build_mcp_app
 
         inner = build_mcp_app(PolicyHolder(opts.policy_file))
-    scopes = _scope_policy(settings, opts)
     sessions = _sessions(opts, events, verifier)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(
@@ -220,12 +230,20 @@ def _scope_policy(settings: Settings, opts: ServeOptions) -> ScopePolicy:
     """Flags over the config file. The built-in tools are all mapped; a wrapped app's tools
     are refused unless mapped or given a default (`--default-scope`, `default_tool_scope`)."""
     default = opts.default_scope or settings.default_tool_scope
-    if default is None and not opts.app_ref:
+    wrapped = opts.app_ref or opts.stdio is not None  # tools nobody here has reviewed
+    if default is None and not wrapped:
         default = TOOLS_READ
     tools = {**settings.tool_scopes, **opts.tool_scopes}
-    if not opts.app_ref:
+    if not wrapped:
         tools = {**default_tool_scopes(), **tools}
     return ScopePolicy(tools, default, settings.method_scopes)
+
+
+def stdio_scope_rows(settings: Settings, opts: ServeOptions) -> list[Any]:
+    """`serve --stdio --print-scope-map`: what each of the stdio server's tools will need."""
+    from .stdio.setup import scope_rows
+
+    return scope_rows(opts.stdio, _scope_policy(settings, opts))
 
 
 def _watcher(store: KeyStore, verifier: KeyVerifier, cors: CorsState, flag_origins: set[str],
@@ -259,7 +277,8 @@ def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] 
     port = opts.port or (8443 if opts.tls else 8080)
     common: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False,
                               "server_header": False, "date_header": True,
-                              "header_timeout": opts.header_timeout, "max_connections": opts.max_connections}
+                              "header_timeout": opts.header_timeout, "max_connections": opts.max_connections,
+                              "timeout_graceful_shutdown": opts.shutdown_timeout}
     main = uvicorn.Server(GuardedConfig(server.app, host=opts.host, port=port, lifespan="on",
                                         ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common))
     redirect = None
