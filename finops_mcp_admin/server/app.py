@@ -13,7 +13,9 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
    per (IP, key id), bounds on attempts in flight; 429 + Retry-After at once when over), then
    the store and argon2 in a worker thread. RFC 6750: no credentials → 401 `Bearer realm=...`
    (no error code, §3.1); bad key → 401 `error="invalid_token"`; challenges carry
-   `resource_metadata` (MCP 2025-11-25).
+   `resource_metadata` (MCP 2025-11-25). With `--auth oauth|both` an OAuth access token is
+   checked instead (server/oauth/: JWKS or introspection, audience = the canonical URL); the
+   Authorization header is then removed before the app runs (no token passthrough).
 6. Quotas: the key's request rate (429 + Retry-After, `quota_exceeded` rate) — before any body
    is read.
 7. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
@@ -116,19 +118,9 @@ class SecurityEnvelope:
             await self.discovery.answer(req, send)
             return
 
-        token = bearer_token(req.header("authorization"))
-        if self.oauth is not None and self.oauth.takes(token):
-            principal = await self.oauth.authenticate(self, req, send, token)
-            if principal is None:
-                return
-            # No token passthrough (MCP security best practices): the app never sees it.
-            scope["headers"] = [h for h in scope["headers"] if h[0].lower() != b"authorization"]
-        else:
-            principal = self.verifier.cached(token) if token else None
-            if principal is None:
-                principal = await self._authenticate(req, send, token)
-                if principal is None:
-                    return
+        principal = await self._caller(req, scope, send)
+        if principal is None:
+            return
 
         if self.rates is not None:
             wait = self.rates.wait(principal)
@@ -151,6 +143,17 @@ class SecurityEnvelope:
             await self._over_quota(req, send, principal, "max_sessions", 5)
 
     # -- steps ------------------------------------------------------------------------------
+
+    async def _caller(self, req: Request, scope: Scope, send: Send) -> Principal | None:
+        """The authenticated caller (OAuth token or API key), or None once refused."""
+        token = bearer_token(req.header("authorization"))
+        if self.oauth is not None and self.oauth.takes(token):
+            principal = await self.oauth.authenticate(self, req, send, token)
+            if principal is not None:  # no token passthrough: the app never sees the token
+                scope["headers"] = [h for h in scope["headers"] if h[0].lower() != b"authorization"]
+            return principal
+        principal = self.verifier.cached(token) if token else None
+        return principal or await self._authenticate(req, send, token)
 
     async def _authenticate(self, req: Request, send: Send, token: str | None) -> Principal | None:
         """Single flight: requests that carry a token already being verified wait for that one
