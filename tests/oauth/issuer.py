@@ -34,6 +34,7 @@ class Issuer:
         self.metadata_overrides: dict[str, Any] = {}
         self.jwks_override: dict[str, Any] | None = None
         self.down = False
+        self.prm: dict[str, Any] | None = None  # served at /.well-known/oauth-protected-resource/mcp
         self.rotate()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -125,6 +126,8 @@ class Issuer:
                     self._json(503, {"error": "down"})
                 elif self.path == "/.well-known/oauth-authorization-server" + issuer.path:
                     self._json(200, issuer.metadata())
+                elif self.path == "/.well-known/oauth-protected-resource/mcp" and issuer.prm:
+                    self._json(200, issuer.prm)
                 elif self.path == "/jwks":
                     issuer.jwks_fetches += 1
                     self._json(200, issuer.jwks_override or issuer.jwks())
