@@ -134,7 +134,7 @@ def test_wrapped_app_never_sees_the_token(certs, env, module_issuer, tmp_path):
         r = request(proc, certs, "/mcp", token)
         assert r.status_code == 200, r.text
         seen = r.json()
-        assert "authorization" not in seen["headers"] and seen["user"] == "oauth:dave"
+        assert "authorization" not in seen["headers"] and seen["user"] == ["desktop-app", "dave"]
     finally:
         proc.stop()
 
@@ -171,3 +171,23 @@ def test_unreachable_issuer_is_503_retry_after_never_admitted(certs, env, tmp_pa
     finally:
         proc.stop()
         issuer.stop()
+
+
+def test_a_session_is_bound_to_its_user_and_client(server, certs, module_issuer):
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    owner = module_issuer.mint(server.url, sub="erin", client_id="app-a")
+    r = request(server, certs, "/mcp", owner, "POST", init)
+    session = r.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+    def use(token: str) -> int:
+        headers = {"authorization": f"Bearer {token}", "mcp-session-id": session,
+                   "mcp-protocol-version": "2025-11-25", "content-type": "application/json",
+                   "accept": "application/json, text/event-stream"}
+        with httpx2.Client(verify=certs.client_context(), timeout=20) as http:
+            return http.post(server.url, headers=headers, content=json.dumps(listing)).status_code
+
+    assert use(module_issuer.mint(server.url, sub="erin", client_id="app-b")) == 404  # other client
+    assert use(module_issuer.mint(server.url, sub="frank", client_id="app-a")) == 404  # other user
+    assert use(module_issuer.mint(server.url, sub="erin", client_id="app-a", jti="refreshed")) == 200
