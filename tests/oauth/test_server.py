@@ -93,10 +93,11 @@ def test_official_client_lists_and_calls_tools_with_a_token(server, certs, modul
 
     names, me = anyio.run(run)
     assert {"whoami", "update_tagging_policy"} <= names
-    assert (me["key_id"], me["sub"], me["client_id"]) == ("oauth:carol", "carol", "claude-desktop")
+    assert (me["key_id"], me["sub"], me["client_id"]) == (
+        "oauth:claude-desktop/carol", "carol", "claude-desktop")
     assert me["scopes"] == ["tools:read", "tools:write"]
     opened = [e for e in server.events() if e["event"] == "session_opened"]
-    assert opened and opened[-1]["key_id"] == "oauth:carol"
+    assert opened and opened[-1]["key_id"] == "oauth:claude-desktop/carol"
 
 
 def test_missing_write_scope_is_403_insufficient_scope_step_up(server, certs, module_issuer):
@@ -110,7 +111,7 @@ def test_missing_write_scope_is_403_insufficient_scope_step_up(server, certs, mo
     assert "resource_metadata=" in challenge
     event = server.events()[-1]
     assert (event["event"], event["key_id"], event["client_id"]) == (
-        "insufficient_scope", "oauth:alice", "reader-app")
+        "insufficient_scope", "oauth:reader-app/alice", "reader-app")
 
 
 def test_tokens_never_appear_in_events_or_server_output(server, certs, module_issuer):

@@ -35,7 +35,7 @@ def test_valid_token_gives_subject_client_and_mapped_scopes(issuer, certs):
     result = v.verify(issuer.mint(AUD, scope="mcp:tools tools:write other:thing"))
     p = result.principal
     assert p is not None, result.reason
-    assert (p.key_id, p.subject, p.client_id) == ("oauth:alice", "alice", "desktop-app")
+    assert (p.key_id, p.subject, p.client_id) == ("oauth:desktop-app/alice", "alice", "desktop-app")
     assert p.scopes == ("tools:read", "tools:write")  # other:thing grants nothing
 
 
@@ -169,3 +169,16 @@ def test_introspection_cache_bounded_by_ttl(issuer, certs):
 def test_opaque_token_without_introspection_is_refused(issuer, certs):
     v = make_verifier(issuer, certs)
     assert v.verify("some-opaque-token").reason == "opaque_token_no_introspection"
+
+
+def test_jwks_found_through_openid_configuration_when_rfc8414_is_absent(issuer, certs):
+    issuer.metadata_path = "/.well-known/openid-configuration"
+    v = make_verifier(issuer, certs)
+    assert v.verify(issuer.mint(AUD)).principal is not None
+
+
+def test_metadata_naming_another_issuer_is_not_trusted(issuer, certs):
+    issuer.metadata_overrides["issuer"] = "https://impostor.example.com"
+    v = make_verifier(issuer, certs)
+    assert v.verify(issuer.mint(AUD)).reason == UNAVAILABLE
+    assert issuer.jwks_fetches == 0

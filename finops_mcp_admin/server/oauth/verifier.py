@@ -170,7 +170,9 @@ class OAuthVerifier:
         if sub is None and client is None:
             return AuthResult(None, INVALID_CLAIMS), 0
         exp = float(claims["exp"])
-        caller = f"oauth:{sub}" if sub else f"oauth-client:{client}"
+        # The caller as events, quotas and the session cap see it: one user through one client
+        # app (two apps of the same user are two callers, each with its own sessions).
+        caller = f"oauth:{client or ''}/{sub or ''}"
         principal = Principal(caller[:200], client or "", self.map_scopes(claims),
                               datetime.fromtimestamp(exp, UTC), subject=sub, client_id=client)
         return AuthResult(principal, "valid", principal.key_id), exp
