@@ -182,3 +182,19 @@ def test_metadata_naming_another_issuer_is_not_trusted(issuer, certs):
     v = make_verifier(issuer, certs)
     assert v.verify(issuer.mint(AUD)).reason == UNAVAILABLE
     assert issuer.jwks_fetches == 0
+
+
+def test_crit_header_and_embedded_keys_are_not_believed(issuer, certs):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    v = make_verifier(issuer, certs)
+    kid, key = issuer.keys[-1]
+    # RFC 7515 §4.1.11 (PyJWT enforces it; pinned here against a library change):
+    crit = jwt.encode(issuer.claims(AUD), key, algorithm="RS256",
+                      headers={"kid": kid, "crit": ["exp"], "b64": True})
+    assert v.verify(crit).reason == "invalid_claims"
+    # A token carrying its own key (jwk header) signed with that key: the header is ignored.
+    mine = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(mine.public_key()))
+    forged = jwt.encode(issuer.claims(AUD), mine, algorithm="RS256", headers={"kid": kid, "jwk": jwk})
+    assert v.verify(forged).reason == "bad_signature"

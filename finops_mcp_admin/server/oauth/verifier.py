@@ -7,6 +7,9 @@ can be replayed across servers), `exp`, and pass `nbf`/`exp` with LEEWAY seconds
 Introspection answers are believed only when `active` is true, and cached no longer than the
 token lives (and at most `introspection_ttl`, so a revocation at the issuer is seen within it).
 
+Keys come only from the configured issuer's JWKS: a token's own `jku`, `x5u`, `jwk` or `x5c`
+header is never followed or believed (an attacker would name their own key).
+
 Hot path (`cached`): keyed BLAKE2b of the token → dict → constant-time compare → expiry. The
 token itself is never stored, logged or put in an error.
 """
