@@ -125,7 +125,7 @@ class Issuer:
             def do_GET(self) -> None:
                 if issuer.down:
                     self._json(503, {"error": "down"})
-                elif self.path == issuer.metadata_path + issuer.path:
+                elif self.path == issuer.metadata_path + issuer.path.rstrip("/"):
                     self._json(200, issuer.metadata())
                 elif self.path == "/.well-known/oauth-protected-resource/mcp" and issuer.prm:
                     self._json(200, issuer.prm)

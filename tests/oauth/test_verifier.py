@@ -198,3 +198,16 @@ def test_crit_header_and_embedded_keys_are_not_believed(issuer, certs):
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(mine.public_key()))
     forged = jwt.encode(issuer.claims(AUD), mine, algorithm="RS256", headers={"kid": kid, "jwk": jwk})
     assert v.verify(forged).reason == "bad_signature"
+
+
+def test_issuer_with_a_trailing_slash_is_compared_exactly(certs):
+    from finops_mcp_admin.oauth_metadata import check_issuer
+
+    issuer = Issuer(certs, path="/").start()
+    try:
+        assert issuer.url.endswith("/") and check_issuer(issuer.url) == issuer.url
+        v = make_verifier(issuer, certs)
+        assert v.verify(issuer.mint(AUD)).principal is not None
+        assert v.verify(issuer.mint(AUD, iss=issuer.url.rstrip("/"))).reason == "wrong_issuer"
+    finally:
+        issuer.stop()
