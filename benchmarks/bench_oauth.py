@@ -6,7 +6,9 @@
   cached introspection result — target ≤ 20 µs;
 - requests/s on MCP `tools/call` through the envelope in OAuth mode vs the same app bare —
   target ≥ 0.9 — with the API-key envelope alongside for reference (uvicorn subprocesses
-  loaded with wrk, alternating rounds, median).
+  loaded with wrk, alternating rounds, median);
+- the CPU each envelope itself costs per tools/call request, in this process around the same
+  no-op endpoint (bench_peer.py's method): OAuth vs API key, free of the shared machine's noise.
 
 The issuer is tests/oauth/issuer.py on plain HTTP loopback (RS256, 2048-bit keys).
 
@@ -104,6 +106,70 @@ def envelope_ratio(issuer: Issuer, args: argparse.Namespace, workdir: Path) -> d
     return results
 
 
+def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
+                 per_batch: int = 1000) -> dict[str, float]:
+    """CPU µs per tools/call request through each envelope around routed_trivial (in-process)."""
+    import asyncio
+    import json
+
+    import envelope_apps
+    from bench_peer import _asgi_post
+
+    from finops_mcp_admin import lifecycle
+    from finops_mcp_admin.config import load_settings
+    from finops_mcp_admin.durations import utcnow
+    from finops_mcp_admin.keys import KeyHasher
+    from finops_mcp_admin.server.run import ServeOptions, build
+    from finops_mcp_admin.store.sqlite import SqliteStore
+
+    store_url = f"sqlite:///{workdir / 'cpu.db'}"
+    store = SqliteStore(store_url)
+    key = lifecycle.create_key(store, KeyHasher(), name="cpu", actor="bench", now=utcnow(),
+                               scopes=["tools:read"], rate="100000000/s").token.reveal()
+    store.close()
+    resource = "http://127.0.0.1:8000/mcp"
+    common = {"app_ref": "envelope_apps:routed_trivial", "default_scope": "tools:read",
+              "log_stdout": False, "log_file": str(workdir / "cpu-events.jsonl"), "max_failures": 10**9}
+    servers = {"API key": build(load_settings(store=store_url), ServeOptions(**common)),
+               "OAuth JWT": build(load_settings(store=store_url), ServeOptions(
+                   **common, auth="oauth", oauth_issuer=issuer.url, public_url=resource))}
+    tokens = {"API key": key, "OAuth JWT": issuer.mint(resource, exp=int(time.time()) + 3600)}
+    apps = {"bare": envelope_apps.routed_trivial, **{k: v.app for k, v in servers.items()}}
+    body = json.dumps(CALL).encode()
+
+    def headers(name: str) -> list[tuple[bytes, bytes]]:
+        h = {**HEADERS, "Host": "127.0.0.1:8000", "Mcp-Session-Id": "0" * 32,
+             "Mcp-Protocol-Version": "2025-11-25"}
+        if name in tokens:
+            h["Authorization"] = f"Bearer {tokens[name]}"
+        return [(k.lower().encode(), v.encode()) for k, v in h.items()]
+
+    async def measure() -> dict[str, float]:
+        raw = {name: headers(name) for name in apps}
+        for name, app in apps.items():
+            for _ in range(200):  # first requests verify (argon2, JWKS fetch); the rest warm up
+                if (status := await _asgi_post(app, raw[name], body)) != 200:
+                    raise SystemExit(f"in-process {name}: {status}")
+        times: dict[str, list[float]] = {name: [] for name in apps}
+        for i in range(batches):
+            for name in apps if i % 2 == 0 else list(apps)[::-1]:
+                start_cpu = time.process_time()
+                for _ in range(per_batch):
+                    await _asgi_post(apps[name], raw[name], body)
+                times[name].append((time.process_time() - start_cpu) / per_batch * 1e6)
+        return {name: statistics.median(values) for name, values in times.items()}
+
+    try:
+        return asyncio.run(measure())
+    finally:
+        for server in servers.values():
+            if server.sessions is not None:
+                server.sessions.close()
+            server.events.close()
+            if server.store is not None:
+                server.store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
@@ -120,6 +186,11 @@ def main() -> None:
             target = 100 if label.startswith("JWT") else 20
             verdict = "OK" if p50 <= target else "ABOVE"
             print(f"{label:28s} {p50:8.1f} {p99:8.1f}  p50 ≤ {target} µs {verdict}")
+        cpu = envelope_cpu(issuer, workdir)
+        print(f"\n{'in-process, CPU per tools/call':32s} {'µs':>7s}")
+        for name, value in cpu.items():
+            extra = "" if name == "bare" else f"  (+{value - cpu['bare']:.1f} µs over bare)"
+            print(f"  {name:30s} {value:7.1f}{extra}")
         print(f"\nload: wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} alternating "
               "rounds, median")
         results = envelope_ratio(issuer, args, workdir)
