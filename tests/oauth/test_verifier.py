@@ -211,3 +211,14 @@ def test_issuer_with_a_trailing_slash_is_compared_exactly(certs):
         assert v.verify(issuer.mint(AUD, iss=issuer.url.rstrip("/"))).reason == "wrong_issuer"
     finally:
         issuer.stop()
+
+
+def test_a_withdrawn_key_stops_working_within_recheck_after(issuer, certs):
+    v = make_verifier(issuer, certs, recheck_after=1)
+    token = issuer.mint(AUD)  # lives 300 s
+    assert v.verify(token).principal is not None and v.cached(token) is not None
+    issuer.rotate()
+    issuer.retire_old_keys()  # the issuer withdraws the key that signed it
+    time.sleep(1.1)
+    assert v.cached(token) is None
+    assert v.verify(token).reason == "unknown_kid"

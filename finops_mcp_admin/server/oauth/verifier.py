@@ -56,6 +56,9 @@ class OAuthSettings:
     client_secret: str | None = field(default=None, repr=False)
     min_refetch: float = 10.0
     introspection_ttl: float = 60.0
+    #: A verified JWT is re-checked after this long even if it lives longer, and the JWKS is
+    #: refetched as often: a key the issuer withdraws (compromised) stops working within it.
+    recheck_after: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class OAuthVerifier:
         self._client = client
         self._client_lock = threading.Lock()
         self._metadata: dict[str, Any] | None = None
-        self.jwks = JwksCache(self._fetch_jwks, min_refetch=settings.min_refetch)
+        self.jwks = JwksCache(self._fetch_jwks, min_refetch=settings.min_refetch,
+                              max_age=settings.recheck_after)
         self._secret = secrets.token_bytes(32)
         self._cache: dict[bytes, _Entry] = {}
 
@@ -137,7 +141,8 @@ class OAuthVerifier:
             return AuthResult(None, BAD_SIGNATURE), 0
         except jwt.InvalidTokenError:
             return AuthResult(None, INVALID_CLAIMS), 0
-        return self._principal(claims)
+        result, until = self._principal(claims)
+        return result, min(until, time.time() + self.settings.recheck_after)
 
     def _introspect(self, token: str) -> tuple[AuthResult, float]:
         """RFC 7662 §2: POST the token with the server's client credentials."""
