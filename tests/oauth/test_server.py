@@ -192,3 +192,14 @@ def test_a_session_is_bound_to_its_user_and_client(server, certs, module_issuer)
     assert use(module_issuer.mint(server.url, sub="erin", client_id="app-b")) == 404  # other client
     assert use(module_issuer.mint(server.url, sub="frank", client_id="app-a")) == 404  # other user
     assert use(module_issuer.mint(server.url, sub="erin", client_id="app-a", jti="refreshed")) == 200
+
+
+def test_oauth_check_confirms_the_running_server_names_its_issuer(server, certs, module_issuer):
+    from finops_mcp_admin.oauth_check import check_authorization_server
+    from finops_mcp_admin.oauth_metadata import MetadataClient
+
+    found = check_authorization_server(module_issuer.url, server.url, MetadataClient(certs.client_context()))
+    assert {f.check: f.result for f in found}["protected resource"] == "pass"
+    other = check_authorization_server(module_issuer.url, server.base + "/elsewhere",
+                                       MetadataClient(certs.client_context()))
+    assert {f.check: f.result for f in other}["protected resource"] == "fail"
