@@ -64,6 +64,10 @@ def test_protected_resource_metadata_names_the_issuer_at_both_paths(server, cert
         assert doc["resource"] == server.url
         assert doc["authorization_servers"] == [module_issuer.url]
         assert "tools:write" in doc["scopes_supported"] and doc["bearer_methods_supported"] == ["header"]
+        from mcp.shared.auth import ProtectedResourceMetadata  # what the SDK's OAuth client parses
+
+        parsed = ProtectedResourceMetadata.model_validate(doc)
+        assert [str(u).rstrip("/") for u in parsed.authorization_servers] == [module_issuer.url]
 
 
 def test_no_token_gets_a_challenge_with_metadata_and_scope(server, certs):
