@@ -207,3 +207,15 @@ def test_oauth_check_confirms_the_running_server_names_its_issuer(server, certs,
     other = check_authorization_server(module_issuer.url, server.base + "/elsewhere",
                                        MetadataClient(certs.client_context()))
     assert {f.check: f.result for f in other}["protected resource"] == "fail"
+
+
+def test_a_token_from_a_rotated_key_is_admitted_on_its_first_request(server, certs, module_issuer):
+    import time
+
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    assert request(server, certs, "/mcp", module_issuer.mint(server.url), "POST", ping).status_code == 200
+    time.sleep(0.3)  # past --oauth-jwks-min-refetch 0.2
+    module_issuer.rotate()
+    r = request(server, certs, "/mcp", module_issuer.mint(server.url, jti="new-key"), "POST", ping)
+    assert r.status_code == 200, server.events()[-1]
