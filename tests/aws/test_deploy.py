@@ -73,13 +73,18 @@ def test_no_execute_leaves_the_change_set_unexecuted(cli, aws_env, certificate_a
     assert cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
 
 
-def test_refuses_to_execute_without_yes_on_a_non_terminal(cli, aws_env, certificate_arn, tmp_path):
+def test_refusing_to_execute_without_yes_deletes_the_change_set_and_the_empty_stack(
+        cli, aws_env, certificate_arn, tmp_path):
+    import boto3
+
     stack = unique("mcp-noyes")
     r = cli("stack", "deploy", stack, "--template", moto_variant(tmp_path), *params(certificate_arn),
             timeout=180)
     assert r.code == 2 and "--yes" in r.stderr
-    status = cli("stack", "status", stack, "-o", "json")
-    assert status.json()["status"] == "REVIEW_IN_PROGRESS"
+    assert cli("stack", "status", stack).code == 3  # the REVIEW_IN_PROGRESS stack it made is gone
+    cf = boto3.client("cloudformation", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    left = [c for c in cf.list_change_sets(StackName=stack)["Summaries"] if c["StackName"] == stack]
+    assert left == []
 
 
 def test_refuses_to_deploy_a_template_with_validation_errors(cli, aws_env, certificate_arn, tmp_path):
