@@ -97,7 +97,7 @@ def test_a_failing_execute_exits_1_with_the_reason_and_one_error_line(
             "--param", "HostedZoneId=Z0000000000000NOSUCH", timeout=180)
     assert r.code == 1, r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("mcpadmin: error: ")]
-    assert len(errors) == 1, r.stderr
+    assert len(errors) == 1 and "NoSuchHostedZone" in errors[0], r.stderr
     assert "Traceback" not in r.stderr
 
 
