@@ -55,11 +55,15 @@ def aws_errors(what: str) -> Iterator[None]:
     """botocore exceptions → one-line AdminErrors (never credentials)."""
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, ReadTimeoutError
     from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
     except (BotoConnectionError, ReadTimeoutError) as exc:
         raise BackendUnavailable(f"{what}: cannot reach AWS: {exc}") from None
+    except ResponseParserError:  # an HTML 5xx page from a proxy or a broken endpoint, after retries
+        raise BackendUnavailable(f"{what}: the AWS endpoint answered with something that is not an "
+                                 "AWS response (a server error page?)") from None
     except NoCredentialsError:
         raise PermissionDenied(f"{what}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
     except NoRegionError:

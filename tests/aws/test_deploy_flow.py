@@ -297,3 +297,31 @@ def test_the_deploy_help_example_uses_parameters_the_template_declares(cli):
     names = re.findall(r"--param (\w+)=", r.stdout)
     assert names, "the example shows a --param"
     assert set(names) <= set(declared(template_document(shipped_template())))
+
+
+def test_an_endpoint_answering_an_html_error_page_is_exit_5_in_one_line(cli, aws_env):
+    # What moto's Flask answers when it crashes, and what a broken proxy sends: not an AWS response.
+    import http.server
+    import threading
+
+    class ErrorPage(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b"<!doctype html><title>500 Internal Server Error</title>"
+            self.send_response(500)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ErrorPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = cli("stack", "delete", "mcp-any", "--yes", "--endpoint-url",
+                f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    assert r.code == 5 and r.stderr.count("\n") == 1, r.stderr
+    assert "not an AWS response" in r.stderr
