@@ -325,3 +325,30 @@ def test_an_endpoint_answering_an_html_error_page_is_exit_5_in_one_line(cli, aws
         server.shutdown()
     assert r.code == 5 and r.stderr.count("\n") == 1, r.stderr
     assert "not an AWS response" in r.stderr
+
+
+def run_on_a_terminal(args: list[str], answer: str, timeout: float = 180) -> tuple[int, str]:
+    """mcpadmin with a pseudo-terminal as stdin (so it asks), answering `answer`."""
+    import os
+    import pty
+    import subprocess
+
+    controller, terminal = pty.openpty()
+    try:
+        os.write(controller, answer.encode() + b"\n")  # waits in the terminal until read
+        proc = subprocess.run([sys.executable, "-m", "finops_mcp_admin", *args], stdin=terminal,
+                              capture_output=True, text=True, timeout=timeout)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    return proc.returncode, proc.stderr
+
+
+def test_a_declined_deploy_deletes_its_change_set_and_the_stack_it_made(
+        cli, aws_env, certificate_arn, tmp_path):
+    cf, stack = cfn(aws_env), unique("mcp-declined")
+    code, stderr = run_on_a_terminal(["stack", "deploy", stack, "--template", moto_variant(tmp_path),
+                                      *params(certificate_arn)], answer="n")
+    assert code == 1 and "Execute" in stderr and "not executed" in stderr, stderr
+    assert cli("stack", "status", stack).code == 3  # the empty REVIEW_IN_PROGRESS stack is gone
+    assert [c for c in own_change_sets(cf, stack) if c["ExecutionStatus"] == "AVAILABLE"] == []
