@@ -87,9 +87,7 @@ REWRITES: dict[str, tuple[str, str]] = {
         '--tls-key "$PWD/server-key.pem" --redirect-port "$REDIRECT_PORT" --port "$SERVE_PORT" --production '
         "--cors-origin https://finops.example.com > serve.log 2>&1 &\n"
         "SERVE_PID=$!; up=1\n"
-        'for i in $(seq 150); do curl -sf --cacert "$PWD/redis-ca.pem" '
-        '"https://localhost:$SERVE_PORT/health" '
-        ">/dev/null && up=0 && break; sleep 0.2; done\n"
+        'for i in $(seq 150); do "$PYTHON" -c "$HEALTH" 2>/dev/null && up=0 && break; sleep 0.2; done\n'
         'kill "$SERVE_PID"; wait "$SERVE_PID"; [ "$up" -eq 0 ] || { cat serve.log >&2; false; }',
         "runs until stopped: started in the background on free ports with the suite's Redis and a trustme "
         "certificate, checked on /health, stopped; --production needs a CORS allowlist (the README's store "
@@ -234,7 +232,11 @@ def reader(tmp_path, aws_env, redis_server, monkeypatch) -> dict[str, str]:
     template_params = declared(template_document(shipped_template())).items()
     defaults = {n: p.default for n, p in template_params if not p.required}
     (tmp_path / "defaults.json").write_text(json.dumps(defaults | {"CreateEcrRepository": "false"}))
-    env = {"MOTO_DEFAULTS": str(tmp_path / "defaults.json"),
+    health = ("import os, ssl, urllib.request; "
+              "url = 'https://localhost:' + os.environ['SERVE_PORT'] + '/health'; "
+              "ctx = ssl.create_default_context(cafile='redis-ca.pem'); "
+              "urllib.request.urlopen(url, context=ctx, timeout=2)")
+    env = {"MOTO_DEFAULTS": str(tmp_path / "defaults.json"), "PYTHON": sys.executable, "HEALTH": health,
            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "API_KEYS": "legacy-key-one-0123456789,"
            "legacy-key-two-0123456789", "REDIS_TLS_HOST": "localhost", "REDIS_TLS_PORT": str(port),
            "REDIS_ADMIN_PASSWORD": ADMIN_PASSWORD, "MOTO_TEMPLATE": moto_variant(tmp_path),
