@@ -1,13 +1,12 @@
 """The hardened stack: the shipped template, validate (cfn-lint + our E91xx rules), plan a change
-set, execute it, describe the stack. The whole deploy flow is aws/deploy.py.
+set (or discard it), describe the stack. Executing is aws/operation.py; the whole deploy flow is
+aws/deploy.py.
 
 cfn-lint (≈0.9 s to import) and boto3 are imported only inside the functions that use them."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,10 +16,6 @@ from ..errors import BackendUnavailable, CheckFailed, InvalidInput
 from .session import AwsOptions, aws_errors, client
 
 RULES_DIR = Path(__file__).parent / "rules"
-TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
-TERMINAL_BAD = {"CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE",
-                "UPDATE_ROLLBACK_FAILED", "DELETE_COMPLETE", "DELETE_FAILED", "UPDATE_FAILED",
-                "IMPORT_ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_FAILED"}
 
 
 def shipped_template() -> str:
@@ -107,109 +102,99 @@ class Plan:
     change_set: str | None
     changes: list[Change] = field(default_factory=list)
     no_changes: bool = False
+    stack_id: str | None = None
 
 
-def stack_exists(cf: Any, stack: str) -> bool:
-    """True when a live (not deleted) stack has this name."""
+def stack_state(cf: Any, stack: str) -> dict[str, Any] | None:
+    """The live stack of this name (its description), None when there is none."""
     from botocore.exceptions import ClientError
 
     try:
         stacks = cf.describe_stacks(StackName=stack)["Stacks"]
     except ClientError as exc:
         if "does not exist" in str(exc):
-            return False
+            return None
         raise
-    return bool(stacks) and stacks[0]["StackStatus"] not in ("DELETE_COMPLETE", "REVIEW_IN_PROGRESS")
+    return dict(stacks[0]) if stacks and stacks[0]["StackStatus"] != "DELETE_COMPLETE" else None
 
 
-def parse_params(values: list[str]) -> dict[str, str]:
-    """--param K=V, repeated."""
-    out = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"invalid --param {value!r}: use Key=Value")
-        out[key] = val
-    return out
-
-
-def plan(cf: Any, stack: str, template: str, params: dict[str, str],
-         poll: float = 1.0, timeout: float = 300.0) -> Plan:
-    """Create a change set and wait until it is ready (or empty)."""
-    with aws_errors(f"stack {stack}"):
-        exists = stack_exists(cf, stack)
-        name = f"mcpadmin-{uuid.uuid4().hex[:12]}"
-        cf.create_change_set(
-            StackName=stack, ChangeSetName=name, TemplateBody=template,
-            ChangeSetType="UPDATE" if exists else "CREATE",
-            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
-        deadline = time.monotonic() + timeout
-        while True:
-            described = cf.describe_change_set(StackName=stack, ChangeSetName=name)
-            status = described.get("Status")
-            if status == "CREATE_COMPLETE":
-                break
-            if status == "FAILED":
-                reason = described.get("StatusReason", "")
-                if "didn't contain changes" in reason or "No updates" in reason:
-                    cf.delete_change_set(StackName=stack, ChangeSetName=name)
-                    return Plan(stack, None, no_changes=True)
-                raise CheckFailed(f"change set failed: {reason}")
-            if time.monotonic() > deadline:
-                raise BackendUnavailable(f"change set {name} not ready after {timeout:.0f}s")
-            time.sleep(poll)
-        changes = []
-        for item in described.get("Changes", []):
-            rc = item.get("ResourceChange", {})
-            changes.append(Change(rc.get("Action", "?"), rc.get("LogicalResourceId", "?"),
-                                  rc.get("ResourceType", "?"), rc.get("Replacement")))
-        if not changes and exists:
-            cf.delete_change_set(StackName=stack, ChangeSetName=name)
-            return Plan(stack, None, no_changes=True)
-        return Plan(stack, name, changes)
+def previous_values(state: dict[str, Any] | None) -> dict[str, str]:
+    """The parameter values the stack was last deployed with (none for a stack never created)."""
+    if state is None or state["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+        return {}
+    return {p["ParameterKey"]: str(p.get("ParameterValue", "")) for p in state.get("Parameters") or []}
 
 
 @dataclass(frozen=True)
-class DeployResult:
-    """How an execution ended."""
+class ChangeSetRequest:
+    """What a change set is made of."""
 
-    status: str
-    reason: str | None
-    failures: list[tuple[str, str, str]]  # (logical id, status, reason)
-    outputs: list[dict[str, str]]
-
-    @property
-    def ok(self) -> bool:
-        return self.status in TERMINAL_OK
+    stack: str
+    template: str
+    parameters: list[dict[str, Any]]  # ParameterKey + ParameterValue or UsePreviousValue
+    capabilities: list[str]
+    create: bool  # CREATE (a new stack) or UPDATE
 
 
-def execute(cf: Any, deploy_plan: Plan, on_status: Callable[[str], None] | None = None,
-            poll: float = 2.0, timeout: float = 3600.0) -> DeployResult:
-    """Execute the change set and wait for a terminal stack status."""
-    stack = deploy_plan.stack
+#: Seconds between two looks at a change set being created (the waiter's default is 30).
+CHANGE_SET_POLL = 2.0
+
+
+def _no_changes(reason: str) -> bool:
+    return "didn't contain changes" in reason or "No updates" in reason
+
+
+def plan(cf: Any, request: ChangeSetRequest, timeout: float = 600.0) -> Plan:
+    """Create a change set and wait until it is ready; a Plan with no_changes (and the change set
+    deleted) when CloudFormation finds nothing to do. Any other failure deletes the change set."""
+    from botocore.exceptions import ClientError, WaiterError
+
+    stack, name = request.stack, f"mcpadmin-{uuid.uuid4().hex[:12]}"
     with aws_errors(f"stack {stack}"):
-        cf.execute_change_set(StackName=stack, ChangeSetName=deploy_plan.change_set)
-        deadline, last = time.monotonic() + timeout, None
-        while True:
-            described = cf.describe_stacks(StackName=stack)["Stacks"][0]
-            status = described["StackStatus"]
-            if status != last and on_status is not None:
-                on_status(status)
-            last = status
-            if status in TERMINAL_OK or status in TERMINAL_BAD:
-                break
-            if time.monotonic() > deadline:
-                raise BackendUnavailable(f"stack {stack} still {status} after {timeout:.0f}s")
-            time.sleep(poll)
-        failures = []
-        if status not in TERMINAL_OK:
-            for event in cf.describe_stack_events(StackName=stack).get("StackEvents", []):
-                if event.get("ResourceStatus", "").endswith("FAILED"):
-                    failures.append((event.get("LogicalResourceId", "?"), event["ResourceStatus"],
-                                     event.get("ResourceStatusReason", "")))
-        return DeployResult(status, described.get("StackStatusReason"), failures,
-                            described.get("Outputs", []))
+        try:
+            created = cf.create_change_set(
+                StackName=stack, ChangeSetName=name, TemplateBody=request.template,
+                ChangeSetType="CREATE" if request.create else "UPDATE", Parameters=request.parameters,
+                Capabilities=request.capabilities)
+        except ClientError as exc:  # UpdateStack's answer (moto gives it to CreateChangeSet too)
+            if _no_changes(str(exc)):
+                return Plan(stack, None, no_changes=True)
+            raise
+        try:
+            attempts = max(1, int(timeout / CHANGE_SET_POLL))
+            cf.get_waiter("change_set_create_complete").wait(
+                StackName=stack, ChangeSetName=name,
+                WaiterConfig={"Delay": CHANGE_SET_POLL, "MaxAttempts": attempts})
+        except WaiterError:
+            described = cf.describe_change_set(StackName=stack, ChangeSetName=name)
+            if described.get("Status") != "FAILED":
+                raise BackendUnavailable(f"change set {name} not ready after {timeout:.0f}s") from None
+            reason = str(described.get("StatusReason", ""))
+            cf.delete_change_set(StackName=stack, ChangeSetName=name)
+            if _no_changes(reason):
+                return Plan(stack, None, no_changes=True, stack_id=created.get("StackId"))
+            raise CheckFailed(f"change set failed: {reason}") from None
+        return Plan(stack, name, changes_of(cf, stack, name), stack_id=created.get("StackId"))
+
+
+def changes_of(cf: Any, stack: str, change_set: str) -> list[Change]:
+    """Every row of a change set (all pages)."""
+    changes = []
+    for page in cf.get_paginator("describe_change_set").paginate(StackName=stack, ChangeSetName=change_set):
+        for item in page.get("Changes", []):
+            rc = item.get("ResourceChange", {})
+            changes.append(Change(rc.get("Action", "?"), rc.get("LogicalResourceId", "?"),
+                                  rc.get("ResourceType", "?"), rc.get("Replacement")))
+    return changes
+
+
+def discard(cf: Any, plan: Plan, created_stack: bool) -> None:
+    """Delete the change set, and the empty REVIEW_IN_PROGRESS stack it created."""
+    with aws_errors(f"stack {plan.stack}"):
+        if plan.change_set:
+            cf.delete_change_set(StackName=plan.stack_id or plan.stack, ChangeSetName=plan.change_set)
+        if created_stack:
+            cf.delete_stack(StackName=plan.stack_id or plan.stack)
 
 
 def describe(opts: AwsOptions, stack: str) -> dict[str, Any]:

@@ -1,43 +1,23 @@
-"""`stack deploy` as one flow: validate, check the parameters against AWS, create a change set,
-show it, confirm, execute, wait, report the outputs. What is shown and how the question is asked
-belong to a DeployView (the CLI supplies one); the decisions (refuse, stop, fail) are made here."""
+"""`stack deploy` as one flow, like `rain deploy`: read and check the parameters against the
+template, validate, check them against AWS, clear a stack whose creation failed, create a change
+set, show it, confirm, execute following its events, report the outputs. What is shown and how a
+question is asked belong to the StackView (the CLI supplies one); the decisions are made here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from ..errors import CheckFailed, InvalidInput
+from ..errors import AdminError, CheckFailed, InvalidInput
 from . import cloudformation as cfn
+from . import stack_params as sp
 from .session import AwsOptions, aws_errors, client
+from .stack_ops import Consent, StackView, approve, delete_and_wait, run_change_set
 
+DeployView = StackView  # the name the CLI knows it by
 
-class DeployView(Protocol):
-    """What a deploy shows, and the one question it asks."""
-
-    def findings(self, errors: list[cfn.Finding]) -> None:
-        """The validation errors that stop the deploy."""
-
-    def changes(self, plan: cfn.Plan) -> None:
-        """The change set, before it is executed."""
-
-    def confirm(self, plan: cfn.Plan) -> bool:
-        """Whether to execute the change set (asked only on a terminal without --yes)."""
-
-    def status(self, status: str) -> None:
-        """The stack's status, each time it changes."""
-
-    def failures(self, failures: list[tuple[str, str, str]]) -> None:
-        """The failed resources (logical id, status, reason) of a failed execution."""
-
-    def outputs(self, outputs: list[dict[str, Any]]) -> None:
-        """The stack's outputs after a successful execution."""
-
-    def note(self, text: str) -> None:
-        """A message (nothing to change, change set left unexecuted)."""
-
-    def warning(self, text: str) -> None:
-        """Something deployable but probably not meant (shown even with --quiet)."""
+#: Parameters the deploy finds by itself when they are not given.
+FILLED_IN = frozenset({"S3PrefixListId"})
 
 
 @dataclass(frozen=True)
@@ -51,29 +31,42 @@ class DeployRequest:
     execute: bool = True  # False: create the change set and stop
     assume_yes: bool = False  # --yes
     interactive: bool = False  # stdin is a terminal, so the view may ask
+    parameters_file: str | None = None  # --parameters-file (--param wins)
+
+    @property
+    def consent(self) -> Consent:
+        return Consent(self.assume_yes, self.interactive)
 
 
-def _validated(request: DeployRequest, view: DeployView) -> tuple[str, dict[str, str]]:
-    """(template text, parameters), or CheckFailed when the template has errors."""
+@dataclass(frozen=True)
+class Template:
+    """A template read, parsed and found free of validation errors."""
+
+    text: str
+    document: dict[str, Any]
+    params: dict[str, sp.Declared]
+
+
+def given_parameters(request: DeployRequest) -> dict[str, str]:
+    """--parameters-file, then --param on top."""
+    from_file = sp.read_parameters_file(request.parameters_file) if request.parameters_file else {}
+    return {**from_file, **sp.parse_params(list(request.params))}
+
+
+def _validated(request: DeployRequest, view: StackView) -> tuple[Template, dict[str, str]]:
+    """The template and the given parameters, checked before any AWS call: a parameter the template
+    does not declare or a value it refuses is exit 2 at once, before the slow validation."""
     text, label = cfn.read_template(request.template_path)
-    params = cfn.parse_params(list(request.params))  # before the slow validation: a typo fails fast
+    document = sp.template_document(text)
+    params = sp.declared(document)
+    given = given_parameters(request)
+    sp.check_given(params, given)
     regions = [request.aws.region] if request.aws.region else None
     errors = [f for f in cfn.validate(text, regions) if f.severity == "error"]
     if errors:
         view.findings(errors)
         raise CheckFailed(f"{label}: {len(errors)} validation error(s): not deploying")
-    return text, params
-
-
-def _approved(request: DeployRequest, plan: cfn.Plan, view: DeployView) -> None:
-    """Returns when the change set may run; refuses without --yes off a terminal."""
-    if request.assume_yes:
-        return
-    if not request.interactive:
-        raise InvalidInput(f"refusing to execute change set {plan.change_set} without --yes "
-                           "when stdin is not a terminal")
-    if not view.confirm(plan):
-        raise CheckFailed(f"not executed; change set {plan.change_set} left for review")
+    return Template(text, document, params), given
 
 
 def certificate_covers(names: list[str], domain: str) -> bool:
@@ -88,14 +81,6 @@ def certificate_covers(names: list[str], domain: str) -> bool:
         if name.startswith("*.") and dot and label and name[2:] == rest:
             return True
     return False
-
-
-def _template_values(text: str, params: dict[str, str]) -> dict[str, str]:
-    """Each template parameter's value for this deploy: given, else its default, else ""."""
-    from cfnlint.decode.cfn_yaml import loads
-
-    declared = (loads(text) or {}).get("Parameters") or {}
-    return {name: params.get(name, str((spec or {}).get("Default", ""))) for name, spec in declared.items()}
 
 
 def _check_certificate(aws: AwsOptions, region: str, arn: str, domain: str) -> None:
@@ -124,40 +109,80 @@ def _s3_prefix_list(aws: AwsOptions, region: str) -> str:
     return str(lists[0]["PrefixListId"])
 
 
-def prechecked(aws: AwsOptions, region: str, text: str, params: dict[str, str],
-               view: DeployView) -> dict[str, str]:
-    """The parameters after the checks made before any change set: the certificate's region and
-    names, a warning for an empty AlertEmail, S3PrefixListId filled in when not given."""
-    values = _template_values(text, params)
+def prechecked(aws: AwsOptions, region: str, params: dict[str, sp.Declared], given: dict[str, str],
+               previous: dict[str, str], view: StackView) -> dict[str, str]:
+    """The given parameters after the checks made before any change set: the certificate's region
+    and names, a warning for an empty AlertEmail, S3PrefixListId filled in when it has no value.
+    A parameter not given is judged by its previous value, else its default."""
+    values = {name: given.get(name, previous.get(name, p.default)) for name, p in params.items()}
     if values.get("CertificateArn"):
         _check_certificate(aws, region, values["CertificateArn"], values.get("DomainName", ""))
     if "AlertEmail" in values and not values["AlertEmail"]:
         view.warning("AlertEmail is empty: the alert topic gets no subscriber, so the security alarms "
                      "notify nobody (--param AlertEmail=secops@example.com, or subscribe to AlertTopicArn)")
     if "S3PrefixListId" in values and not values["S3PrefixListId"]:
-        params = {**params, "S3PrefixListId": _s3_prefix_list(aws, region)}
-        view.note(f"S3PrefixListId={params['S3PrefixListId']} (the S3 prefix list of {region})")
-    return params
+        given = {**given, "S3PrefixListId": _s3_prefix_list(aws, region)}
+        view.note(f"S3PrefixListId={given['S3PrefixListId']} (the S3 prefix list of {region})")
+    return given
 
 
-def deploy(request: DeployRequest, view: DeployView) -> None:
-    """Validate, check, plan, confirm, execute and wait; CheckFailed when the stack does not end
-    complete."""
-    text, params = _validated(request, view)
+def _clear_failed_creation(cf: Any, request: DeployRequest, state: dict[str, Any], view: StackView) -> None:
+    """A stack in ROLLBACK_COMPLETE (its creation failed, it holds nothing) cannot be updated:
+    delete it, after asking, so that the deploy creates it again."""
+    stack = request.stack
+    approve(request.consent, view,
+            f"Stack {stack} is ROLLBACK_COMPLETE: its creation failed and it holds nothing. "
+            "Delete it and create it again?",
+            refused=f"stack {stack} is ROLLBACK_COMPLETE (its creation failed; it holds nothing): deploy "
+                    f"with --yes to delete and re-create it, or run mcpadmin stack delete {stack} first",
+            declined=f"not deployed: stack {stack} left as ROLLBACK_COMPLETE")
+    view.note(f"deleting stack {stack} (ROLLBACK_COMPLETE) to create it again")
+    delete_and_wait(cf, state, view)
+
+
+def _planned(cf: Any, request: DeployRequest, template: Template, given: dict[str, str],
+             previous: dict[str, str], create: bool, created: bool) -> cfn.Plan:
+    change_set = cfn.ChangeSetRequest(
+        request.stack, template.text, sp.parameter_list(template.params, given, set(previous)),
+        sp.capabilities(template.document), create)
+    try:
+        return cfn.plan(cf, change_set)
+    except CheckFailed:
+        if created:  # the failed change set made an empty REVIEW_IN_PROGRESS stack: remove it too
+            cfn.discard(cf, cfn.Plan(request.stack, None), created_stack=True)
+        raise
+
+
+def deploy(request: DeployRequest, view: StackView) -> None:
+    """Check, validate, plan, confirm, execute and wait; CheckFailed when the stack does not end
+    complete. A refused or declined deploy deletes the change set it made (and the empty stack)."""
+    template, given = _validated(request, view)
     cf = client("cloudformation", request.aws)
-    params = prechecked(request.aws, cf.meta.region_name, text, params, view)
-    plan = cfn.plan(cf, request.stack, text, params)
+    with aws_errors(f"stack {request.stack}"):
+        state = cfn.stack_state(cf, request.stack)
+    previous = cfn.previous_values(state)
+    sp.check_required(template.params, given, set(previous), set(FILLED_IN))
+    given = prechecked(request.aws, cf.meta.region_name, template.params, given, previous, view)
+    if state is not None and state["StackStatus"] == "ROLLBACK_COMPLETE":
+        _clear_failed_creation(cf, request, state, view)
+        state = None
+    created = state is None  # this deploy makes the stack (a REVIEW_IN_PROGRESS one was there)
+    create = created or (state is not None and state["StackStatus"] == "REVIEW_IN_PROGRESS")
+    plan = _planned(cf, request, template, given, previous, create, created)
     if plan.no_changes:
         view.note(f"stack {request.stack}: no changes to deploy")
         return
     view.changes(plan)
     if not request.execute:
-        view.note(f"change set {plan.change_set} created and not executed")
+        view.note(f"change set {plan.change_set} created and not executed "
+                  f"(run it with: mcpadmin stack execute {request.stack} --change-set {plan.change_set})")
         return
-    _approved(request, plan, view)
-    result = cfn.execute(cf, plan, on_status=view.status)
-    if not result.ok:
-        view.failures(result.failures)
-        reason = result.reason or (result.failures[0][2] if result.failures else "see the events above")
-        raise CheckFailed(f"stack {request.stack} ended {result.status}: {reason}")
-    view.outputs(result.outputs)
+    try:
+        approve(request.consent, view, f"Execute {len(plan.changes)} change(s) on stack {plan.stack}?",
+                refused=f"refusing to execute change set {plan.change_set} without --yes when stdin is "
+                        "not a terminal (the change set was deleted; --no-execute keeps one for review)",
+                declined=f"not executed: change set {plan.change_set} deleted")
+    except AdminError:
+        cfn.discard(cf, plan, created_stack=created)
+        raise
+    run_change_set(cf, plan, create, view)

@@ -30,7 +30,8 @@ class AwsOptions:
 
 
 def client(service: str, opts: AwsOptions) -> Any:
-    """A boto3 client that fails fast: short connect timeout, one retry."""
+    """A boto3 client that fails fast: short connect timeout, one retry. Adaptive retry mode: after
+    a throttling answer the client also slows its own sending (a deploy polls events for minutes)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
@@ -38,7 +39,7 @@ def client(service: str, opts: AwsOptions) -> Any:
     try:
         session = boto3.Session(profile_name=opts.profile, region_name=opts.region)
         return session.client(service, endpoint_url=opts.endpoint_url, config=Config(
-            connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"}))
+            connect_timeout=3, read_timeout=30, retries={"max_attempts": 2, "mode": "adaptive"}))
     except BotoCoreError as exc:
         raise InvalidInput(f"AWS configuration: {exc}") from None
 
@@ -54,11 +55,15 @@ def aws_errors(what: str) -> Iterator[None]:
     """botocore exceptions → one-line AdminErrors (never credentials)."""
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, ReadTimeoutError
     from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
     except (BotoConnectionError, ReadTimeoutError) as exc:
         raise BackendUnavailable(f"{what}: cannot reach AWS: {exc}") from None
+    except ResponseParserError:  # an HTML 5xx page from a proxy or a broken endpoint, after retries
+        raise BackendUnavailable(f"{what}: the AWS endpoint answered with something that is not an "
+                                 "AWS response (a server error page?)") from None
     except NoCredentialsError:
         raise PermissionDenied(f"{what}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
     except NoRegionError:

@@ -16,6 +16,7 @@ from ._stdin import stdin_is_terminal
 
 if TYPE_CHECKING:
     from ..aws.cloudformation import Finding, Plan
+    from ..aws.stack_events import StackEvent
     from ..aws.tunnel import Tunnel
 
 app = typer.Typer(no_args_is_help=True, help="Validate and deploy the hardened AWS stack.")
@@ -61,13 +62,19 @@ def validate(template_path: TemplateOpt = None, region: RegionOpt = None,
     render.note(f"{checked.label}: no findings", quiet)
 
 
-class _DeployView:
-    """`stack deploy` on the terminal: tables on stdout, progress and messages on stderr."""
+def event_line(event: StackEvent, elapsed: float) -> str:
+    """One progress line: elapsed time, resource, type, status, reason."""
+    reason = f"  {event.reason}" if event.reason else ""
+    return f"{elapsed:5.0f}s  {event.logical_id:<30} {event.resource_type:<40} {event.status}{reason}"
+
+
+class _StackView:
+    """`stack deploy | execute | delete` on the terminal: tables on stdout, progress and messages
+    on stderr."""
 
     def __init__(self, output: OutputFormat, quiet: bool) -> None:
         self.output, self.quiet = output, quiet
         self._start = time.monotonic()
-        self._live = sys.stderr.isatty() and not quiet
 
     def findings(self, errors: list[Finding]) -> None:
         render.rows([f.to_public() for f in errors], FINDING_COLUMNS, self.output)
@@ -75,26 +82,17 @@ class _DeployView:
     def changes(self, plan: Plan) -> None:
         render.rows([c.to_public() for c in plan.changes], CHANGE_COLUMNS, self.output)
 
-    def confirm(self, plan: Plan) -> bool:
-        return typer.confirm(f"Execute {len(plan.changes)} change(s) on stack {plan.stack}?",
-                             default=False, err=True)
+    def confirm(self, question: str) -> bool:
+        return typer.confirm(question, default=False, err=True)
 
-    def status(self, status: str) -> None:
-        """Status lines; on a terminal one line redrawn in place with the elapsed time."""
-        if self.quiet:
-            return
-        elapsed = f"{time.monotonic() - self._start:5.0f}s"
-        if self._live:
-            sys.stderr.write(f"\r\x1b[K{elapsed}  {status}")
-            if status.endswith(("COMPLETE", "FAILED")):
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-        else:
-            sys.stderr.write(f"{elapsed}  {status}\n")
+    def event(self, event: StackEvent) -> None:
+        render.note(event_line(event, time.monotonic() - self._start), self.quiet)
 
-    def failures(self, failures: list[tuple[str, str, str]]) -> None:
-        for logical_id, status, reason in failures:
-            render.note(f"  {logical_id}: {status}: {reason}")
+    def failures(self, failures: list[StackEvent]) -> None:
+        if failures:
+            render.note("failed resources of this operation:")
+        for event in failures:
+            render.note(f"  {event.logical_id} ({event.resource_type}): {event.status}: {event.reason}")
 
     def outputs(self, outputs: list[dict[str, Any]]) -> None:
         _print_outputs(outputs, self.output, self.quiet)
@@ -106,30 +104,83 @@ class _DeployView:
         render.note(f"warning: {text}")
 
 
+YesOpt = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Go ahead without asking (required without a terminal).")]
+
+
 @app.command()
 def deploy(
     stack: StackArg,
     template_path: TemplateOpt = None,
     param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="Parameter Key=Value (repeatable).")] = None,
-    yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Execute without asking (required without a terminal).")] = False,
-    no_execute: Annotated[bool, typer.Option("--no-execute", help="Create the change set and stop.")] = False,
+        "--param", "-p", help="Parameter Key=Value (repeatable; wins over --parameters-file). On an "
+        "update, parameters not given keep their previous values.")] = None,
+    parameters_file: Annotated[str | None, typer.Option(
+        "--parameters-file", metavar="FILE", help="Parameters as JSON (the aws CLI's list of "
+        "ParameterKey/ParameterValue, or a mapping) or a YAML mapping.")] = None,
+    yes: YesOpt = False,
+    no_execute: Annotated[bool, typer.Option(
+        "--no-execute", help="Create the change set and stop (run it later with `stack execute`).")] = False,
     region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
-    """Validate, create a change set, show it, confirm, execute, wait, print outputs.
+    """Deploy the stack: check, change set, confirm, execute.
+
+    Checks the parameters against the template, validates, makes a change set and shows it,
+    confirms, executes it showing each resource's events, and prints the outputs. On an update,
+    parameters not given keep their previous values.
 
     \b
-    Example: mcpadmin stack deploy mcp-prod --param DomainName=mcp.example.com --param CertificateArn=arn:...
+    Example: mcpadmin stack deploy mcp-prod --parameters-file prod.json --param DesiredCount=2
     """
     from ..aws.deploy import DeployRequest
     from ..aws.deploy import deploy as run_deploy
 
     request = DeployRequest(stack, template_path, tuple(param or ()),
                             aws_options(region, profile, endpoint_url), execute=not no_execute,
-                            assume_yes=yes, interactive=stdin_is_terminal())
-    run_deploy(request, _DeployView(output, quiet))
+                            assume_yes=yes, interactive=stdin_is_terminal(), parameters_file=parameters_file)
+    run_deploy(request, _StackView(output, quiet))
+
+
+@app.command()
+def execute(
+    stack: StackArg,
+    change_set: Annotated[str | None, typer.Option(
+        "--change-set", metavar="NAME", help="The change set [default: the stack's only one ready].")] = None,
+    yes: YesOpt = False,
+    region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """Execute a reviewed change set.
+
+    Runs a change set made earlier by `stack deploy --no-execute`, showing its events.
+
+    \b
+    Example: mcpadmin stack execute mcp-prod --change-set mcpadmin-0123456789ab
+    """
+    from ..aws.stack_ops import Consent, StackRequest, execute_reviewed
+
+    execute_reviewed(StackRequest(stack, aws_options(region, profile, endpoint_url),
+                                  Consent(yes, stdin_is_terminal()), change_set), _StackView(output, quiet))
+
+
+@app.command()
+def delete(
+    stack: StackArg, yes: YesOpt = False,
+    region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Delete the stack (asks first).
+
+    Follows the deletion to its end; resources with DeletionPolicy Retain stay.
+
+    \b
+    Example: mcpadmin stack delete mcp-staging --yes
+    """
+    from ..aws.stack_ops import Consent, StackRequest, delete_stack
+
+    delete_stack(StackRequest(stack, aws_options(region, profile, endpoint_url),
+                              Consent(yes, stdin_is_terminal())), _StackView(OutputFormat.table, quiet))
 
 
 def _print_outputs(outputs: list[dict[str, Any]], output: OutputFormat, quiet: bool) -> None:

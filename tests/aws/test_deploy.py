@@ -73,13 +73,18 @@ def test_no_execute_leaves_the_change_set_unexecuted(cli, aws_env, certificate_a
     assert cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
 
 
-def test_refuses_to_execute_without_yes_on_a_non_terminal(cli, aws_env, certificate_arn, tmp_path):
+def test_refusing_to_execute_without_yes_deletes_the_change_set_and_the_empty_stack(
+        cli, aws_env, certificate_arn, tmp_path):
+    import boto3
+
     stack = unique("mcp-noyes")
     r = cli("stack", "deploy", stack, "--template", moto_variant(tmp_path), *params(certificate_arn),
             timeout=180)
     assert r.code == 2 and "--yes" in r.stderr
-    status = cli("stack", "status", stack, "-o", "json")
-    assert status.json()["status"] == "REVIEW_IN_PROGRESS"
+    assert cli("stack", "status", stack).code == 3  # the REVIEW_IN_PROGRESS stack it made is gone
+    cf = boto3.client("cloudformation", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    left = [c for c in cf.list_change_sets(StackName=stack)["Summaries"] if c["StackName"] == stack]
+    assert left == []
 
 
 def test_refuses_to_deploy_a_template_with_validation_errors(cli, aws_env, certificate_arn, tmp_path):
@@ -96,16 +101,14 @@ def test_refuses_to_deploy_a_template_with_validation_errors(cli, aws_env, certi
     assert cli("stack", "status", stack).code == 3  # nothing was created
 
 
-def test_a_failing_resource_shows_the_reason_and_exits_non_zero(cli, aws_env, tmp_path):
-    # An HTTPS listener on a certificate that does not exist fails at creation.
+def test_a_certificate_that_does_not_exist_is_exit_3_before_any_change_set(cli, aws_env, tmp_path):
+    # (A resource failing during the execution: test_deploy_flow.py.)
     stack = unique("mcp-fail")
     missing = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
     r = cli("stack", "deploy", stack, "--template", moto_variant(tmp_path), "--yes", *params(missing),
             timeout=180)
-    assert r.code != 0
-    last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("mcpadmin: error: ")
-    assert "certificate" in r.stderr.lower() or "FAILED" in r.stderr
+    assert r.code == 3 and r.stderr.startswith("mcpadmin: error: certificate ") and r.stderr.count("\n") == 1
+    assert cli("stack", "status", stack).code == 3
 
 
 def test_unreachable_endpoint_exits_5_within_seconds(cli, aws_env, certificate_arn, tmp_path):
