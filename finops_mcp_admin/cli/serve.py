@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -147,7 +147,7 @@ def serve(
              mcpadmin serve --stdio --stdio-env 'AWS_*' -- python -m mcp_server
     """
 
-    from ..server.run import ServeOptions, run, stdio_scope_rows
+    from ..server.run import ServeOptions, run
 
     opts = ServeOptions.from_env(
         host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, redirect_port=redirect_port,
@@ -169,10 +169,16 @@ def serve(
                             max_children=stdio_max_children, spawn_rate=stdio_spawn_rate,
                             memory_mb=stdio_memory_mb, cpu_seconds=stdio_cpu_seconds,
                             max_message_bytes=stdio_max_message_bytes))
+    settings = load_settings(store, namespace, server_name)
     if print_scope_map_:
-        if opts.stdio is None:
-            raise InvalidInput("--print-scope-map needs --stdio -- COMMAND")
-        print_scope_map(stdio_scope_rows(load_settings(store, namespace, server_name), opts))
-        return
-    run(load_settings(store, namespace, server_name), opts,
-        announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))
+        return _print_scope_map(settings, opts)
+    run(settings, opts, announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))
+
+
+def _print_scope_map(settings: Any, opts: Any) -> None:
+    """`--print-scope-map`: what each tool of the stdio server will need, then exit."""
+    from ..server.run import stdio_scope_rows
+
+    if opts.stdio is None:
+        raise InvalidInput("--print-scope-map needs --stdio -- COMMAND")
+    print_scope_map(stdio_scope_rows(settings, opts))
