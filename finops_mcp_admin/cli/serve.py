@@ -23,11 +23,12 @@ def _scope_map(values: list[str] | None) -> dict[str, str]:
 
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
-Port = Annotated[int | None, typer.Option(help="Port [default: 8443 with TLS, else 8080].")]
+Port = Annotated[int | None, typer.Option(min=1, max=65535, help="Port [default: 8443 with TLS, else 8080].")]
 TlsCert = Annotated[str | None, typer.Option(
     help="PEM certificate chain (or TLS_ENABLED + TLS_CERT_FILE).")]
 TlsKey = Annotated[str | None, typer.Option(help="PEM private key (or TLS_KEY_FILE).")]
 RedirectPort = Annotated[int | None, typer.Option(
+    min=1, max=65535,
     help="Also listen on this plain-HTTP port and answer 308 to HTTPS.")]
 TrustedProxy = Annotated[list[str] | None, typer.Option(
     help="CIDR whose X-Forwarded-For/-Proto are believed (the ALB); repeatable.")]
