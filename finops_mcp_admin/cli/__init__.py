@@ -98,6 +98,19 @@ def _without_secrets(message: str, argv: list[str]) -> str:
     return message
 
 
+def _fail_on_missing_module(prog: str, exc: ModuleNotFoundError) -> None:
+    """A module of an extra that is not installed: one line naming the extra (exit 5)."""
+    from ..extras import missing_extra
+
+    error = missing_extra(exc)
+    if error is None:
+        if _debug:
+            traceback.print_exc()
+        _fail(prog, f"unexpected ModuleNotFoundError: {exc.name} (run with --debug for details)", 1)
+    else:
+        _fail(prog, str(error), error.exit_code)
+
+
 def run_app(typer_app: typer.Typer, prog: str) -> None:
     """Run a Typer app; map every failure to one stderr line and an exit code."""
     global _debug
@@ -116,6 +129,8 @@ def run_app(typer_app: typer.Typer, prog: str) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
+    except ModuleNotFoundError as exc:
+        _fail_on_missing_module(prog, exc)
     except Exception as exc:
         if _debug:
             traceback.print_exc()
