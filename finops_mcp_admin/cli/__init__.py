@@ -19,21 +19,22 @@ import typer
 from .. import __version__
 from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
 from . import audit, bridge, cors, keys, stack
+from ._help import HelpGroup
 from .serve import serve
 
 EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 
 app = typer.Typer(
-    name="mcpadmin", no_args_is_help=True, add_completion=False,
+    name="mcpadmin", no_args_is_help=True, cls=HelpGroup, add_completion=False,
     pretty_exceptions_enable=False, pretty_exceptions_show_locals=False, rich_markup_mode=None,
     help="Security administration for remote MCP servers: API keys, CORS, stack, audit.",
     epilog=EPILOG,
 )
-app.add_typer(keys.app, name="keys")
-app.add_typer(cors.app, name="cors")
-app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys", cls=HelpGroup)
+app.add_typer(cors.app, name="cors", cls=HelpGroup)
+app.add_typer(audit.app, name="audit", cls=HelpGroup)
 app.add_typer(bridge.app, name="bridge")
-app.add_typer(stack.app, name="stack")
+app.add_typer(stack.app, name="stack", cls=HelpGroup)
 app.command()(serve)
 
 _debug = False
@@ -48,7 +49,7 @@ class Shell(StrEnum):
 
 
 @app.command()
-def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
+def completion(shell: Annotated[Shell, typer.Argument(metavar="bash|zsh|fish", help="The shell.")]) -> None:
     """Print the shell completion script.
 
     \b

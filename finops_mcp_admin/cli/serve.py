@@ -33,7 +33,7 @@ RedirectPort = Annotated[int | None, typer.Option(
 TrustedProxy = Annotated[list[str] | None, typer.Option(
     help="CIDR whose X-Forwarded-For/-Proto are believed (the ALB); repeatable.")]
 BehindProxy = Annotated[bool, typer.Option(
-    help="A proxy (ALB) terminates TLS: plain HTTP here is expected.")]
+    "--behind-proxy", help="A proxy (ALB) terminates TLS: plain HTTP here is expected.")]
 Production = Annotated[bool, typer.Option(
     envvar="MCPADMIN_PRODUCTION",
     help="Refuse to start without TLS and a CORS allowlist (also ENVIRONMENT=production).")]
@@ -57,7 +57,7 @@ ResourceUrl = Annotated[str | None, typer.Option(
 HashesFile = Annotated[str | None, typer.Option(
     help="Static argon2id hashes (PHC or KEYID:PHC per line), re-read on SIGHUP.")]
 NoStore = Annotated[bool, typer.Option(
-    help="Use only static hashes (MCP_API_KEY_HASHES / --hashes-file).")]
+    "--no-store", help="Use only static hashes (MCP_API_KEY_HASHES / --hashes-file).")]
 PollInterval = Annotated[float, typer.Option(help="Seconds between store version checks.")]
 StaleGrace = Annotated[float, typer.Option(
     help="Seconds cached keys stay valid while the store is unreachable.")]
