@@ -50,6 +50,9 @@ def _tree(command: Any, path: tuple[str, ...] = ()) -> Node:
         annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
         if not choices and isinstance(annotation, type) and issubclass(annotation, Enum):
             choices = [m.value for m in annotation]  # typer >= 0.29 keeps the Enum here
+        complete = getattr(param, "_custom_shell_complete", None)  # typer's `autocompletion=`
+        if not choices and complete is not None:
+            choices = [item.value for item in complete(None, param, "")]
         if not choices and any(_FILE_OPTION.match(o) for o in param.opts):
             choices = [FILE_VALUE]
         node.options.append((list(param.opts) + list(param.secondary_opts), not param.is_flag,

@@ -59,7 +59,12 @@ LogGroupOpt = Annotated[str | None, typer.Option(
 ByOpt = Annotated[By, typer.Option(help="Group counts by this field, or none to list the events.")]
 FailAboveOpt = Annotated[int | None, typer.Option(help="Exit 1 when more than N events match (for cron).")]
 PageSizeOpt = Annotated[int, typer.Option(min=1, max=10_000, help="CloudWatch events per page.")]
-EventOpt = Annotated[list[str] | None, typer.Option(help="Event type(s) [default: auth_failure].")]
+def _event_names() -> list[str]:
+    return sorted(schema.EVENTS)  # completed by the static completion scripts
+
+
+EventOpt = Annotated[list[str] | None, typer.Option(
+    autocompletion=_event_names, help="Event type(s) [default: auth_failure].")]
 
 
 @app.command()

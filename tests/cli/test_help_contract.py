@@ -97,6 +97,7 @@ def test_completion_offers_choices_files_only_for_file_options_and_nothing_else(
     assert _bash_complete("mcpadmin audit failures --by ", tmp_path) == ["ip", "key", "none", "path",
                                                                          "reason"]
     assert _bash_complete("mcpadmin serve --tls-cert ", tmp_path) == ["cert.pem", "mcpadmin.bash"]
+    assert _bash_complete("mcpadmin audit failures --event cors", tmp_path) == ["cors_rejected"]
     assert _bash_complete("mcpadmin keys list --owner ", tmp_path) == []
     assert _bash_complete("mcpadmin audit failures --since ", tmp_path) == []
 
