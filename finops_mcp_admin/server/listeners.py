@@ -49,19 +49,16 @@ def check_tls_files(cert: str, key: str) -> None:
 
 
 def bind(host: str, port: int, flag: str) -> socket.socket:
-    """A socket bound to host:port (not yet listening: asyncio listens when uvicorn starts
-    serving). A port in use or forbidden is exit 5, before any banner."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise InvalidInput(f"invalid --host {host!r}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    """A socket bound to host:port as uvicorn would bind it (IPv6 when the host has a colon),
+    not yet listening: asyncio listens when uvicorn starts serving. A port in use or forbidden
+    is exit 5, before any banner."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
+        sock.bind((host.strip("[]"), port))
+    except socket.gaierror as exc:
+        sock.close()
+        raise InvalidInput(f"invalid --host {host!r}: {exc.strerror}") from None
     except OSError as exc:
         sock.close()
         why = {errno.EADDRINUSE: "address already in use", errno.EACCES: "permission denied",
