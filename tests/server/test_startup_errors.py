@@ -118,3 +118,20 @@ def test_make_certs_still_serves_after_the_checks(certs):
     check_tls_files(str(certs.cert_file), str(certs.key_file))
     fresh = make_certs(certs.cert_file.parent / "fresh")
     check_tls_files(str(fresh.cert_file), str(fresh.key_file))
+
+
+def test_an_address_that_is_not_local_is_exit_5(sqlite_env):
+    r = _serve(sqlite_env, "--host", "192.0.2.1", "--port", str(free_port()))  # TEST-NET-1
+    _assert_one_line(r, 5, "cannot listen on 192.0.2.1:", "no such local address")
+
+
+def test_an_encrypted_key_is_refused_without_a_prompt(certs, sqlite_env, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(certs.key_file.read_bytes(), password=None)
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.BestAvailableEncryption(b"hunter2-canary")))
+    r = _serve(sqlite_env, "--port", str(free_port()), "--tls-cert", str(certs.cert_file),
+               "--tls-key", str(encrypted))
+    _assert_one_line(r, 2, "encrypted")
