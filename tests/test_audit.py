@@ -216,6 +216,8 @@ def test_alarms_report_states_and_unsubscribed_topics(cli, aws_env):
     assert rows[f"{stack}-AuthFailureAlarm"]["subscriptions"] == "1 confirmed / 1"
     assert rows[f"{stack}-CorsAlarm"]["state"] == "OK"
     assert "no confirmed subscription" in r.stderr and f"{stack}-CorsAlarm" in r.stderr
+    quiet = cli("audit", "alarms", "--stack", stack, "-q")  # identifiers only; warnings stay on stderr
+    assert sorted(quiet.stdout.split()) == sorted(rows) and "no confirmed subscription" in quiet.stderr
     assert cli("audit", "alarms", "--stack", "nothing-here").code == 1
 
 
