@@ -46,14 +46,14 @@ _mcpadmin_words() {
     opt) case "$1" in
         '') words='--debug --version --help' ;;
         'audit') words='--help' ;;
-        'audit alarms') words='--stack --region --profile --endpoint-url --output -o --help' ;;
+        'audit alarms') words='--stack --region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'audit cors') words='--since --until --source --log-file --log-group --by --fail-above --region --profile --endpoint-url --page-size --output -o --quiet -q --help' ;;
-        'audit events') words='--since --store --namespace --redis-server-name --output -o --help' ;;
+        'audit events') words='--since --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'audit failures') words='--since --until --source --log-file --log-group --by --event --fail-above --region --profile --endpoint-url --page-size --output -o --quiet -q --help' ;;
         'audit watch') words='--since --source --log-file --log-group --event --poll --region --profile --endpoint-url --help' ;;
         'bridge') words='--help' ;;
-        'bridge config') words='--url --name --key-from-stdin --no-key-from-stdin --ca-bundle --help' ;;
-        'bridge run') words='--allow-http --no-allow-http --version --help' ;;
+        'bridge config') words='--url --name --key-from-stdin --ca-bundle --help' ;;
+        'bridge run') words='--allow-http --version --help' ;;
         'completion') words='--help' ;;
         'cors') words='--help' ;;
         'cors add') words='--store --namespace --redis-server-name --quiet -q --help' ;;
@@ -72,7 +72,7 @@ _mcpadmin_words() {
         'keys verify') words='--store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'oauth') words='--help' ;;
         'oauth check') words='--issuer --resource --output -o --quiet -q --help' ;;
-        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --no-behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --no-no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --header-timeout --handshake-timeout --max-connections --max-verifying --max-verifying-per-ip --auth --oauth-issuer --public-url --oauth-introspection-url --oauth-audience --oauth-jwks-min-refetch --store --namespace --redis-server-name --stdio --stdio-env --stdio-cwd --stdio-max-children-per-key --stdio-max-children --stdio-spawn-rate --stdio-memory-mb --stdio-cpu-seconds --stdio-max-message-bytes --print-scope-map --help' ;;
+        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --header-timeout --handshake-timeout --max-connections --max-verifying --max-verifying-per-ip --auth --oauth-issuer --public-url --oauth-introspection-url --oauth-audience --oauth-jwks-min-refetch --store --namespace --redis-server-name --stdio --stdio-env --stdio-cwd --stdio-max-children-per-key --stdio-max-children --stdio-spawn-rate --stdio-memory-mb --stdio-cpu-seconds --stdio-max-message-bytes --print-scope-map --help' ;;
         'stack') words='--help' ;;
         'stack delete') words='--yes -y --region --profile --endpoint-url --quiet -q --help' ;;
         'stack deploy') words='--template -t --param -p --parameters-file --yes -y --no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
@@ -93,7 +93,7 @@ _mcpadmin_words() {
         'audit cors|--since') words='' ;;
         'audit cors|--until') words='' ;;
         'audit cors|--source') words='local cloudwatch' ;;
-        'audit cors|--log-file') words='' ;;
+        'audit cors|--log-file') words='@files' ;;
         'audit cors|--log-group') words='' ;;
         'audit cors|--by') words='ip reason key path none' ;;
         'audit cors|--fail-above') words='' ;;
@@ -112,10 +112,10 @@ _mcpadmin_words() {
         'audit failures|--since') words='' ;;
         'audit failures|--until') words='' ;;
         'audit failures|--source') words='local cloudwatch' ;;
-        'audit failures|--log-file') words='' ;;
+        'audit failures|--log-file') words='@files' ;;
         'audit failures|--log-group') words='' ;;
         'audit failures|--by') words='ip reason key path none' ;;
-        'audit failures|--event') words='' ;;
+        'audit failures|--event') words='auth_failure auth_server_unavailable bad_request config_reload_failed config_reloaded cors_rejected insufficient_scope plaintext_refused quota_exceeded rate_limited session_closed session_opened session_terminated stdio_child_failed store_unavailable' ;;
         'audit failures|--fail-above') words='' ;;
         'audit failures|--region') words='' ;;
         'audit failures|--profile') words='' ;;
@@ -125,16 +125,16 @@ _mcpadmin_words() {
         'audit failures|-o') words='table json csv' ;;
         'audit watch|--since') words='' ;;
         'audit watch|--source') words='local cloudwatch' ;;
-        'audit watch|--log-file') words='' ;;
+        'audit watch|--log-file') words='@files' ;;
         'audit watch|--log-group') words='' ;;
-        'audit watch|--event') words='' ;;
+        'audit watch|--event') words='auth_failure auth_server_unavailable bad_request config_reload_failed config_reloaded cors_rejected insufficient_scope plaintext_refused quota_exceeded rate_limited session_closed session_opened session_terminated stdio_child_failed store_unavailable' ;;
         'audit watch|--poll') words='' ;;
         'audit watch|--region') words='' ;;
         'audit watch|--profile') words='' ;;
         'audit watch|--endpoint-url') words='' ;;
         'bridge config|--url') words='' ;;
         'bridge config|--name') words='' ;;
-        'bridge config|--ca-bundle') words='' ;;
+        'bridge config|--ca-bundle') words='@files' ;;
         'cors add|--store') words='' ;;
         'cors add|--namespace') words='' ;;
         'cors add|--redis-server-name') words='' ;;
@@ -173,7 +173,7 @@ _mcpadmin_words() {
         'keys import|--output') words='table json csv' ;;
         'keys import|-o') words='table json csv' ;;
         'keys list|--owner') words='' ;;
-        'keys list|--status') words='' ;;
+        'keys list|--status') words='active revoked expired' ;;
         'keys list|--expiring-within') words='' ;;
         'keys list|--unused-for') words='' ;;
         'keys list|--store') words='' ;;
@@ -217,25 +217,25 @@ _mcpadmin_words() {
         'oauth check|-o') words='table json csv' ;;
         'serve|--host') words='' ;;
         'serve|--port') words='' ;;
-        'serve|--tls-cert') words='' ;;
-        'serve|--tls-key') words='' ;;
+        'serve|--tls-cert') words='@files' ;;
+        'serve|--tls-key') words='@files' ;;
         'serve|--redirect-port') words='' ;;
         'serve|--trusted-proxy') words='' ;;
         'serve|--cors-origin') words='' ;;
-        'serve|--log-file') words='' ;;
+        'serve|--log-file') words='@files' ;;
         'serve|--app') words='' ;;
         'serve|--mcp-path') words='' ;;
-        'serve|--policy') words='' ;;
+        'serve|--policy') words='@files' ;;
         'serve|--tool-scope') words='' ;;
         'serve|--default-scope') words='' ;;
-        'serve|--hashes-file') words='' ;;
+        'serve|--hashes-file') words='@files' ;;
         'serve|--poll-interval') words='' ;;
         'serve|--stale-grace') words='' ;;
         'serve|--max-failures') words='' ;;
         'serve|--failure-window') words='' ;;
         'serve|--resource-url') words='' ;;
-        'serve|--max-sessions-per-key') words='' ;;
-        'serve|--rate-per-key') words='' ;;
+        'serve|--max-sessions-per-key') words='@files' ;;
+        'serve|--rate-per-key') words='@files' ;;
         'serve|--session-idle-timeout') words='' ;;
         'serve|--header-timeout') words='' ;;
         'serve|--handshake-timeout') words='' ;;
@@ -253,7 +253,7 @@ _mcpadmin_words() {
         'serve|--redis-server-name') words='' ;;
         'serve|--stdio-env') words='' ;;
         'serve|--stdio-cwd') words='' ;;
-        'serve|--stdio-max-children-per-key') words='' ;;
+        'serve|--stdio-max-children-per-key') words='@files' ;;
         'serve|--stdio-max-children') words='' ;;
         'serve|--stdio-spawn-rate') words='' ;;
         'serve|--stdio-memory-mb') words='' ;;
@@ -262,11 +262,11 @@ _mcpadmin_words() {
         'stack delete|--region') words='' ;;
         'stack delete|--profile') words='' ;;
         'stack delete|--endpoint-url') words='' ;;
-        'stack deploy|--template') words='' ;;
-        'stack deploy|-t') words='' ;;
+        'stack deploy|--template') words='@files' ;;
+        'stack deploy|-t') words='@files' ;;
         'stack deploy|--param') words='' ;;
         'stack deploy|-p') words='' ;;
-        'stack deploy|--parameters-file') words='' ;;
+        'stack deploy|--parameters-file') words='@files' ;;
         'stack deploy|--region') words='' ;;
         'stack deploy|--profile') words='' ;;
         'stack deploy|--endpoint-url') words='' ;;
@@ -292,8 +292,8 @@ _mcpadmin_words() {
         'stack tunnel|--region') words='' ;;
         'stack tunnel|--profile') words='' ;;
         'stack tunnel|--endpoint-url') words='' ;;
-        'stack validate|--template') words='' ;;
-        'stack validate|-t') words='' ;;
+        'stack validate|--template') words='@files' ;;
+        'stack validate|-t') words='@files' ;;
         'stack validate|--region') words='' ;;
         'stack validate|--output') words='table json csv' ;;
         'stack validate|-o') words='table json csv' ;;
@@ -316,10 +316,12 @@ _mcpadmin() {
     done
     local values
     if values=$(_mcpadmin_words "$path" val "$prev"); then
-        if [[ -n "$values" ]]; then
+        if [[ "$values" == "@files" ]]; then
+            COMPREPLY=($(compgen -f -- "$cur"))
+        elif [[ -n "$values" ]]; then
             COMPREPLY=($(compgen -W "$values" -- "$cur"))
         else
-            COMPREPLY=($(compgen -f -- "$cur"))
+            COMPREPLY=()
         fi
         return 0
     fi

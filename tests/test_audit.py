@@ -63,11 +63,12 @@ def expected(events: list[dict], kind: str, by: str, since: str | None, until: s
         if e["event"] != kind or (since and e["ts"] < since) or (until and e["ts"] >= until):
             continue
         key = "-" if e[field] is None else str(e[field])
-        g = groups.setdefault(key, {"key": key, "count": 0, "first_seen": e["ts"], "last_seen": e["ts"]})
+        # The group's value is labelled with what it is: {"ip": ...}, {"reason": ...}
+        g = groups.setdefault(key, {by: key, "count": 0, "first_seen": e["ts"], "last_seen": e["ts"]})
         g["count"] += 1
         g["first_seen"] = min(g["first_seen"], e["ts"])
         g["last_seen"] = max(g["last_seen"], e["ts"])
-    return sorted(groups.values(), key=lambda g: (-g["count"], g["key"]))
+    return sorted(groups.values(), key=lambda g: (-g["count"], g[by]))
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,10 @@ def test_fail_above_exit_codes(cli, dataset):
     base = ["audit", "failures", "--log-file", str(dataset["log"]), "--since", since, "-q"]
     assert cli(*base, "--fail-above", str(total)).code == 0
     over = cli(*base, "--fail-above", str(total - 1))
-    assert over.code == 1 and over.stdout == "" and over.stderr.count("\n") == 1
+    # -q: identifiers only (the IPs of the default --by ip), the one-line verdict on stderr.
+    assert over.code == 1 and over.stderr.count("\n") == 1
+    ips = {e["client_ip"] for e in dataset["events"] if e["event"] == "auth_failure" and e["ts"] >= since}
+    assert set(over.stdout.split()) == {ip or "-" for ip in ips}
 
 
 def test_bad_inputs_are_one_line_with_the_documented_code(cli, dataset, tmp_path):
@@ -212,6 +216,8 @@ def test_alarms_report_states_and_unsubscribed_topics(cli, aws_env):
     assert rows[f"{stack}-AuthFailureAlarm"]["subscriptions"] == "1 confirmed / 1"
     assert rows[f"{stack}-CorsAlarm"]["state"] == "OK"
     assert "no confirmed subscription" in r.stderr and f"{stack}-CorsAlarm" in r.stderr
+    quiet = cli("audit", "alarms", "--stack", stack, "-q")  # identifiers only; warnings stay on stderr
+    assert sorted(quiet.stdout.split()) == sorted(rows) and "no confirmed subscription" in quiet.stderr
     assert cli("audit", "alarms", "--stack", "nothing-here").code == 1
 
 

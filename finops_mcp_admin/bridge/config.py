@@ -52,6 +52,12 @@ class BridgeConfig:
         ca = env.get("MCP_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None
         if ca and not os.path.isfile(ca):
             raise InvalidInput(f"CA bundle {ca} does not exist")
+        if ca:
+            try:
+                ssl.create_default_context(cafile=ca)
+            except (ssl.SSLError, OSError) as exc:  # was "unexpected SSLError" at first connect
+                raise InvalidInput(f"CA bundle {ca} holds no usable PEM certificate: "
+                                   f"{getattr(exc, 'reason', None) or exc.strerror}") from None
         return cls(url=url, api_key=Secret(key) if key else None, ca_bundle=ca, timeout=timeout,
                    max_response_bytes=max_bytes)
 

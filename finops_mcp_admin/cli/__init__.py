@@ -19,22 +19,23 @@ import typer
 from .. import __version__
 from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
 from . import audit, bridge, cors, keys, oauth, stack
+from ._help import HelpGroup
 from .serve import serve
 
 EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 
 app = typer.Typer(
-    name="mcpadmin", no_args_is_help=True, add_completion=False,
+    name="mcpadmin", no_args_is_help=True, cls=HelpGroup, add_completion=False,
     pretty_exceptions_enable=False, pretty_exceptions_show_locals=False, rich_markup_mode=None,
     help="Security administration for remote MCP servers: API keys, CORS, stack, audit.",
     epilog=EPILOG,
 )
-app.add_typer(keys.app, name="keys")
-app.add_typer(cors.app, name="cors")
-app.add_typer(audit.app, name="audit")
+app.add_typer(keys.app, name="keys", cls=HelpGroup)
+app.add_typer(cors.app, name="cors", cls=HelpGroup)
+app.add_typer(audit.app, name="audit", cls=HelpGroup)
 app.add_typer(bridge.app, name="bridge")
-app.add_typer(stack.app, name="stack")
-app.add_typer(oauth.app, name="oauth")
+app.add_typer(stack.app, name="stack", cls=HelpGroup)
+app.add_typer(oauth.app, name="oauth", cls=HelpGroup)
 app.command()(serve)
 
 _debug = False
@@ -49,7 +50,7 @@ class Shell(StrEnum):
 
 
 @app.command()
-def completion(shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")]) -> None:
+def completion(shell: Annotated[Shell, typer.Argument(metavar="bash|zsh|fish", help="The shell.")]) -> None:
     """Print the shell completion script.
 
     \b
@@ -99,6 +100,19 @@ def _without_secrets(message: str, argv: list[str]) -> str:
     return message
 
 
+def _fail_on_missing_module(prog: str, exc: ModuleNotFoundError) -> None:
+    """A module of an extra that is not installed: one line naming the extra (exit 5)."""
+    from ..extras import missing_extra
+
+    error = missing_extra(exc)
+    if error is None:
+        if _debug:
+            traceback.print_exc()
+        _fail(prog, f"unexpected ModuleNotFoundError: {exc.name} (run with --debug for details)", 1)
+    else:
+        _fail(prog, str(error), error.exit_code)
+
+
 def run_app(typer_app: typer.Typer, prog: str) -> None:
     """Run a Typer app; map every failure to one stderr line and an exit code."""
     global _debug
@@ -117,6 +131,8 @@ def run_app(typer_app: typer.Typer, prog: str) -> None:
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)
+    except ModuleNotFoundError as exc:
+        _fail_on_missing_module(prog, exc)
     except Exception as exc:
         if _debug:
             traceback.print_exc()

@@ -8,6 +8,7 @@ they are stale).
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from enum import Enum
@@ -18,6 +19,11 @@ import typer
 
 PROG = "mcpadmin"
 FILES = {"bash": "mcpadmin.bash", "zsh": "_mcpadmin", "fish": "mcpadmin.fish"}
+
+#: The value choice that means "complete file names". Only options that name a file get it: the
+#: others (`--since`, `--owner`…) complete nothing rather than offer the directory's files.
+FILE_VALUE = "@files"
+_FILE_OPTION = re.compile(r"--(?:[\w-]+-)?(?:file|cert|key|template|policy|bundle)$")
 
 
 @dataclass
@@ -44,6 +50,11 @@ def _tree(command: Any, path: tuple[str, ...] = ()) -> Node:
         annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
         if not choices and isinstance(annotation, type) and issubclass(annotation, Enum):
             choices = [m.value for m in annotation]  # typer >= 0.29 keeps the Enum here
+        complete = getattr(param, "_custom_shell_complete", None)  # typer's `autocompletion=`
+        if not choices and complete is not None:
+            choices = [item.value for item in complete(None, param, "")]
+        if not choices and any(_FILE_OPTION.match(o) for o in param.opts):
+            choices = [FILE_VALUE]
         node.options.append((list(param.opts) + list(param.secondary_opts), not param.is_flag,
                              choices, _first_line(param.help)))
     node.options.append((["--help"], False, [], "Show help and exit."))
@@ -116,10 +127,12 @@ _{PROG}() {{
     done
     local values
     if values=$(_{PROG}_words "$path" val "$prev"); then
-        if [[ -n "$values" ]]; then
+        if [[ "$values" == "{FILE_VALUE}" ]]; then
+            COMPREPLY=($(compgen -f -- "$cur"))
+        elif [[ -n "$values" ]]; then
             COMPREPLY=($(compgen -W "$values" -- "$cur"))
         else
-            COMPREPLY=($(compgen -f -- "$cur"))
+            COMPREPLY=()
         fi
         return 0
     fi
@@ -158,10 +171,10 @@ _{PROG}() {{
     fi
   done
   if (( ${{+_{PROG}_vals[$path_|$prev]}} )); then
-    if [[ -n "${{_{PROG}_vals[$path_|$prev]}}" ]]; then
-      compadd -- ${{=_{PROG}_vals[$path_|$prev]}}
-    else
+    if [[ "${{_{PROG}_vals[$path_|$prev]}}" == "{FILE_VALUE}" ]]; then
       _files
+    elif [[ -n "${{_{PROG}_vals[$path_|$prev]}}" ]]; then
+      compadd -- ${{=_{PROG}_vals[$path_|$prev]}}
     fi
   elif [[ "${{words[CURRENT]}}" == -* ]]; then
     compadd -- ${{=_{PROG}_opts[$path_]}}
@@ -186,7 +199,8 @@ def fish(root: Node) -> str:
         guard = cond or f"not __fish_seen_subcommand_from {child_names}"
         for os_, takes, choices, help_ in node.options:
             flags = " ".join(f"-l {o[2:]}" if o.startswith("--") else f"-s {o[1:]}" for o in os_)
-            extra = (f" -x -a '{' '.join(choices)}'" if choices else " -r") if takes else ""
+            extra = ("" if not takes else " -r -F" if choices == [FILE_VALUE]
+                     else f" -x -a '{' '.join(choices)}'" if choices else " -x")
             out.append(f"complete -c {PROG} -n '{guard}' {flags}{extra} -d '{_q(help_)}'")
     return "\n".join(out) + "\n"
 

@@ -2,9 +2,15 @@
 
 One small class per format, each implementing the Format protocol, chosen by the OutputFormat
 enum (`OutputFormat.to_format()`). Tables use tabulate (imported only when a table is printed);
-json and csv carry every field, times in ISO 8601 UTC. Control characters are stripped from
-every printed field in every format (an ESC in MCPADMIN_ACTOR or a User-Agent must not reach the
-administrator's terminal).
+json and csv carry every field. Control characters are stripped from every printed field in
+every format (an ESC in MCPADMIN_ACTOR or a User-Agent must not reach the administrator's
+terminal).
+
+The contract every command keeps (README "Output"): times are ISO 8601 UTC with a Z suffix
+(a datetime handed to a renderer is converted here, whatever its source); an empty listing is
+`[]` in JSON and a header row in CSV; booleans are true/false in CSV and JSON (yes/no in tables);
+lists (scopes) are space-separated in tables and CSV, as in an OAuth scope string (RFC 6749
+§3.3), and arrays in JSON; `-q` prints one identifier per line and nothing else.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -25,7 +32,12 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def _clean(value: Any) -> Any:
-    """A field with control characters removed from every string in it, keys included."""
+    """A field with control characters removed from every string in it, keys included, and
+    every datetime as ISO 8601 UTC with a Z suffix."""
+    if isinstance(value, datetime):
+        from ..durations import iso
+
+        return iso(value)
     if isinstance(value, str):
         return _CONTROLS.sub("", value)
     if isinstance(value, dict):
@@ -59,11 +71,15 @@ class OutputFormat(StrEnum):
         return _FORMATS[self]
 
 
+#: Lists (scopes) in tables and CSV: space-separated, as an OAuth scope string (RFC 6749 §3.3).
+LIST_SEPARATOR = " "
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value) or "-"
+        return LIST_SEPARATOR.join(str(v) for v in value) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict):
@@ -72,8 +88,10 @@ def _cell(value: Any) -> str:
 
 
 def _flat(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in JSON, not Python's True/False
     if isinstance(value, (list, tuple)):
-        value = " ".join(str(v) for v in value)
+        value = LIST_SEPARATOR.join(str(v) for v in value)
     elif isinstance(value, dict):
         value = json.dumps(value, separators=(",", ":"), sort_keys=True)
     if value is None:
@@ -146,11 +164,13 @@ def note(text: str, quiet: bool = False) -> None:
 
 def rows(data: Sequence[dict[str, Any]], columns: Columns, fmt: OutputFormat,
          quiet_field: str | None = None, quiet: bool = False) -> None:
-    """Print a listing; with --quiet only quiet_field, one per line."""
+    """Print a listing; with --quiet only quiet_field, one per line (rows without one are left
+    out: `-q` output is identifiers and nothing else)."""
     data = [_clean(row) for row in data]
     if quiet and quiet_field:
         for row in data:
-            out(str(row[quiet_field]))
+            if row.get(quiet_field) not in (None, ""):
+                out(str(row[quiet_field]))
         return
     if fmt is OutputFormat.table and not data:
         note("(none)")

@@ -59,14 +59,19 @@ LogGroupOpt = Annotated[str | None, typer.Option(
 ByOpt = Annotated[By, typer.Option(help="Group counts by this field, or none to list the events.")]
 FailAboveOpt = Annotated[int | None, typer.Option(help="Exit 1 when more than N events match (for cron).")]
 PageSizeOpt = Annotated[int, typer.Option(min=1, max=10_000, help="CloudWatch events per page.")]
-EventOpt = Annotated[list[str] | None, typer.Option(help="Event type(s) [default: auth_failure].")]
+def _event_names() -> list[str]:
+    return sorted(schema.EVENTS)  # completed by the static completion scripts
+
+
+EventOpt = Annotated[list[str] | None, typer.Option(
+    autocompletion=_event_names, help="Event type(s) [default: auth_failure].")]
 
 
 @app.command()
 def events(
     since: SinceOpt = "24h", store: StoreOpt = None, namespace: NamespaceOpt = None,
     server_name: ServerNameOpt = None,
-    output: OutputOpt = OutputFormat.table,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """The admin audit trail from the store: who created, rotated, revoked or imported what.
 
@@ -76,20 +81,22 @@ def events(
     start = parse_past(since, utcnow())
     with command_store(store, namespace, server_name) as (s, _):
         trail = s.audit_events(since=start)
-    render.rows([e.to_public() for e in trail], EVENT_COLUMNS, output)
+    render.rows([e.to_public() for e in trail], EVENT_COLUMNS, output, quiet_field="key_id", quiet=quiet)
 
 
 def _group(by: By) -> str | None:
     return None if by is By.none else by.value
 
 
-def _show(result: QueryResult, output: OutputFormat, quiet: bool) -> None:
-    """The events or their groups on stdout, what was read on stderr."""
-    if not quiet:
-        if result.events is not None:
-            render.rows(result.events, SECURITY_COLUMNS, output)
-        else:
-            render.rows([g.to_public() for g in result.groups or []], GROUP_COLUMNS, output)
+def _show(result: QueryResult, output: OutputFormat, quiet: bool, by: By) -> None:
+    """The events or their groups on stdout (-q: the client IPs or the group values), what was
+    read on stderr. A group's value is labelled with what it is (`ip`, `reason`…)."""
+    if result.events is not None:
+        render.rows(result.events, SECURITY_COLUMNS, output, quiet_field=schema.CLIENT_IP, quiet=quiet)
+    else:
+        rows = [{by.value: g.pop("key"), **g} for g in (g.to_public() for g in result.groups or [])]
+        render.rows(rows, [(by.value, by.value.upper()), *GROUP_COLUMNS[1:]], output,
+                    quiet_field=by.value, quiet=quiet)
     query, stats = result.query, result.stats
     if stats.malformed:
         render.note(f"warning: {stats.malformed} malformed line(s) skipped", quiet)
@@ -118,7 +125,7 @@ def failures(
                        source=source, log_files=tuple(log_file or ()), log_group=log_group,
                        aws=aws_options(region, profile, endpoint_url), page_size=page_size,
                        by=_group(by), fail_above=fail_above))
-    _show(result, output, quiet)
+    _show(result, output, quiet, by)
     result.check()
 
 
@@ -142,7 +149,7 @@ def cors(
                        source=source, log_files=tuple(log_file or ()), log_group=log_group,
                        aws=aws_options(region, profile, endpoint_url), page_size=page_size,
                        by=_group(by), fail_above=fail_above))
-    _show(result, output, quiet)
+    _show(result, output, quiet, by)
     result.check()
 
 
@@ -150,7 +157,7 @@ def cors(
 def alarms(
     stack: Annotated[str | None, typer.Option(help="Only alarms of this stack (name prefix).")] = None,
     region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
-    output: OutputOpt = OutputFormat.table,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """State of the CloudWatch alarms and of the SNS subscriptions they notify (R23.2, R23.5).
 
@@ -161,7 +168,8 @@ def alarms(
 
     report = alarm_report(aws_options(region, profile, endpoint_url), stack)
     render.rows(report.rows, [("alarm", "ALARM"), ("state", "STATE"), ("metric", "METRIC"),
-                              ("threshold", "THRESHOLD"), ("subscriptions", "SUBSCRIPTIONS")], output)
+                              ("threshold", "THRESHOLD"), ("subscriptions", "SUBSCRIPTIONS")], output,
+                quiet_field="alarm", quiet=quiet)
     for line in report.warnings:
         render.note(f"warning: {line}")
     report.check()

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from ..errors import InvalidInput
 from ..keys import validate_name
 from . import _render as render
+from ._help import HelpGroup
 from ._stdin import read_secret
 
 
-class _RunByDefault(TyperGroup):
+class _RunByDefault(HelpGroup):
     """`mcpadmin bridge [URL]` runs the bridge; `mcpadmin bridge config` prints a snippet."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -30,7 +30,7 @@ class _RunByDefault(TyperGroup):
 app = typer.Typer(cls=_RunByDefault, help="stdio ⇄ HTTPS bridge for desktop MCP clients.")
 
 UrlArg = Annotated[str | None, typer.Argument(help="Server URL [default: $MCP_SERVER_URL].")]
-AllowHttp = Annotated[bool, typer.Option(help="Allow http:// — to a loopback host only.")]
+AllowHttp = Annotated[bool, typer.Option("--allow-http", help="Allow http:// — to a loopback host only.")]
 
 
 def _version(value: bool) -> None:
@@ -69,7 +69,7 @@ def config(
     url: Annotated[str, typer.Option(help="The server's MCP endpoint, https://.../mcp.")],
     name: Annotated[str, typer.Option(help="Server name shown by the desktop client.")] = "finops",
     key_from_stdin: Annotated[bool, typer.Option(
-        help="Embed the key read from stdin instead of a placeholder.")] = False,
+        "--key-from-stdin", help="Embed the key read from stdin instead of a placeholder.")] = False,
     ca_bundle: Annotated[str | None, typer.Option(
         help="Private CA certificate to trust (sets MCP_CA_BUNDLE).")] = None,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +12,7 @@ from ..config import load_settings
 from ..durations import iso, parse_duration, parse_future, utcnow
 from ..errors import CheckFailed, InvalidInput
 from ..key_import import ImportFormat, parse_import
-from ..keys import STATUSES, ApiKey
+from ..keys import ACTIVE, EXPIRED, REVOKED, ApiKey
 from ..quotas import CLEAR, parse_max_sessions
 from . import _render as render
 from ._options import NamespaceOpt, OutputOpt, QuietOpt, ServerNameOpt, StoreOpt
@@ -34,6 +35,14 @@ RateOpt = Annotated[str | None, typer.Option(
     "--rate", metavar="N/min", help="Request rate of this key (N/s, N/min or N/h) [default: the server's].")]
 MaxSessionsOpt = Annotated[str | None, typer.Option(
     "--max-sessions", metavar="N", help="Open MCP sessions this key may hold [default: the server's].")]
+
+
+class Status(StrEnum):
+    """Values of `keys list --status` (a choice, so the shell completes them)."""
+
+    active = ACTIVE
+    revoked = REVOKED
+    expired = EXPIRED
 
 
 def _issued(issued: lifecycle.IssuedKey, fmt: OutputFormat, quiet: bool) -> None:
@@ -93,8 +102,8 @@ def create(
 def list_(
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include revoked and expired keys.")] = False,
     owner: OwnerOpt = None,
-    status: Annotated[str | None, typer.Option(
-        help=f"Only keys in this status: {', '.join(STATUSES)}.")] = None,
+    status: Annotated[Status | None, typer.Option(
+        case_sensitive=False, help="Only keys in this status.")] = None,
     expiring_within: Annotated[str | None, typer.Option(
         help="Only keys expiring within this duration, e.g. 7d.")] = None,
     unused_for: Annotated[str | None, typer.Option(
@@ -108,7 +117,7 @@ def list_(
     Example: mcpadmin keys list --expiring-within 7d -o json
     """
     key_filter = lifecycle.KeyFilter(
-        include_all=all_, owner=owner, status=status,
+        include_all=all_, owner=owner, status=status.value if status else None,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
         unused_for=parse_duration(unused_for) if unused_for else None)
     with command_store(store, namespace, server_name) as (s, _):

@@ -38,16 +38,17 @@ def _scope_map(values: list[str] | None) -> dict[str, str]:
 
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
-Port = Annotated[int | None, typer.Option(help="Port [default: 8443 with TLS, else 8080].")]
+Port = Annotated[int | None, typer.Option(min=1, max=65535, help="Port [default: 8443 with TLS, else 8080].")]
 TlsCert = Annotated[str | None, typer.Option(
     help="PEM certificate chain (or TLS_ENABLED + TLS_CERT_FILE).")]
 TlsKey = Annotated[str | None, typer.Option(help="PEM private key (or TLS_KEY_FILE).")]
 RedirectPort = Annotated[int | None, typer.Option(
+    min=1, max=65535,
     help="Also listen on this plain-HTTP port and answer 308 to HTTPS.")]
 TrustedProxy = Annotated[list[str] | None, typer.Option(
     help="CIDR whose X-Forwarded-For/-Proto are believed (the ALB); repeatable.")]
 BehindProxy = Annotated[bool, typer.Option(
-    help="A proxy (ALB) terminates TLS: plain HTTP here is expected.")]
+    "--behind-proxy", help="A proxy (ALB) terminates TLS: plain HTTP here is expected.")]
 Production = Annotated[bool, typer.Option(
     envvar="MCPADMIN_PRODUCTION",
     help="Refuse to start without TLS and a CORS allowlist (also ENVIRONMENT=production).")]
@@ -71,7 +72,7 @@ ResourceUrl = Annotated[str | None, typer.Option(
 HashesFile = Annotated[str | None, typer.Option(
     help="Static argon2id hashes (PHC or KEYID:PHC per line), re-read on SIGHUP.")]
 NoStore = Annotated[bool, typer.Option(
-    help="Use only static hashes (MCP_API_KEY_HASHES / --hashes-file).")]
+    "--no-store", help="Use only static hashes (MCP_API_KEY_HASHES / --hashes-file).")]
 PollInterval = Annotated[float, typer.Option(help="Seconds between store version checks.")]
 StaleGrace = Annotated[float, typer.Option(
     help="Seconds cached keys stay valid while the store is unreachable.")]

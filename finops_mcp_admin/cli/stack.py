@@ -186,7 +186,7 @@ def delete(
 def _print_outputs(outputs: list[dict[str, Any]], output: OutputFormat, quiet: bool) -> None:
     rows = [{"key": o.get("OutputKey"), "value": o.get("OutputValue"), "description": o.get("Description")}
             for o in outputs]
-    if not rows:
+    if not rows and output is OutputFormat.table:
         render.note("(the stack has no outputs)", quiet)
         return
     render.rows(rows, [("key", "OUTPUT"), ("value", "VALUE"), ("description", "DESCRIPTION")], output,
@@ -206,7 +206,7 @@ def status(stack: StackArg, region: RegionOpt = None, profile: ProfileOpt = None
     described = cfn.describe(aws_options(region, profile, endpoint_url), stack)
     render.record({"stack": described["StackName"], "status": described["StackStatus"],
                    "reason": described.get("StackStatusReason"),
-                   "updated": str(described.get("LastUpdatedTime") or described.get("CreationTime"))}, output)
+                   "updated": described.get("LastUpdatedTime") or described.get("CreationTime")}, output)
 
 
 @app.command()

@@ -12,11 +12,11 @@ import gc
 import importlib
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from ..config import Settings, env_flag
@@ -31,6 +31,7 @@ from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
 from .connections import DeadlineEventLoop, GuardedConfig
 from .cors import CorsState
+from .listeners import ListeningServer, bind, bound_port, check_port, check_tls_files
 from .oauth.setup import auth_mode, canonical_url, oauth_setup
 from .quotas import RateLimiter
 from .scopes import TOOLS_READ, ScopePolicy
@@ -268,7 +269,7 @@ def _watcher(store: KeyStore, verifier: KeyVerifier, cors: CorsState, flag_origi
     return StoreWatcher(verifier, on_change, poll_interval)
 
 
-class _RedirectServer(uvicorn.Server):
+class _RedirectServer(ListeningServer):
     """The plain-HTTP redirect listener: signal handling is left to the main server."""
 
     @contextlib.contextmanager
@@ -277,41 +278,58 @@ class _RedirectServer(uvicorn.Server):
 
 
 def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] = lambda _: None) -> None:
-    """Build and serve until SIGINT/SIGTERM; `announce` receives start-up lines (the CLI prints
-    them: the core never does)."""
-    server = build(settings, opts)
+    """Check, bind and build, then serve until SIGINT/SIGTERM; `announce` receives start-up lines
+    (the CLI prints them: the core never does), the address only once the server listens."""
+    check_port(opts.port, "--port")
+    check_port(opts.redirect_port, "--redirect-port")
+    if opts.tls_cert and opts.tls_key:
+        check_tls_files(opts.tls_cert, opts.tls_key)
+    port = opts.port or (8443 if opts.tls else 8080)
+    sockets = [bind(opts.host, port, "--port")]
+    try:
+        if opts.redirect_port is not None:
+            sockets.append(bind(opts.host, opts.redirect_port, "--redirect-port"))
+        _serve(build(settings, opts), opts, sockets, announce)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _serve(server: Server, opts: ServeOptions, sockets: list[socket.socket],
+           announce: Callable[[str], None]) -> None:
     for warning in server.warnings:
         announce(f"warning: {warning}")
-    port = opts.port or (8443 if opts.tls else 8080)
+    port = bound_port(sockets[0])
     common: dict[str, Any] = {"log_level": "warning", "access_log": False, "proxy_headers": False,
                               "server_header": False, "date_header": True,
                               "header_timeout": opts.header_timeout, "max_connections": opts.max_connections,
                               "timeout_graceful_shutdown": opts.shutdown_timeout}
-    main = uvicorn.Server(GuardedConfig(server.app, host=opts.host, port=port, lifespan="on",
-                                        ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common))
+    scheme = "https" if opts.tls else "http"
+    banner = (f"{scheme}://{opts.host}:{port}{opts.mcp_path} (store "
+              f"{server.store.display_url if server.store else 'none'}"
+              f"{', redirect from http port ' + str(opts.redirect_port) if len(sockets) > 1 else ''})")
+    main = ListeningServer(GuardedConfig(server.app, host=opts.host, port=port, lifespan="on",
+                                         ssl_certfile=opts.tls_cert, ssl_keyfile=opts.tls_key, **common),
+                           on_started=lambda: announce(banner))
     redirect = None
-    if opts.redirect_port is not None:
+    if len(sockets) > 1:
         redirect_app = RedirectApp(port, server.events, opts.mcp_path)
-        redirect = _RedirectServer(GuardedConfig(redirect_app, host=opts.host, port=opts.redirect_port,
+        redirect = _RedirectServer(GuardedConfig(redirect_app, host=opts.host, port=bound_port(sockets[1]),
                                                   lifespan="on", **common))
     if server.watcher is not None:
         server.watcher.start()
     # The MCP SDK and pydantic leave a large start-up heap; freezing it keeps the collector
     # from re-walking it on every full collection under load.
     gc.freeze()
-    scheme = "https" if opts.tls else "http"
-    announce(f"{scheme}://{opts.host}:{port}{opts.mcp_path} (store "
-             f"{server.store.display_url if server.store else 'none'}"
-             f"{', redirect from http port ' + str(opts.redirect_port) if redirect else ''})")
 
     async def serve_all() -> None:
         # A loop callback, not a raw signal handler: the reload may take the event log's lock,
         # which the interrupted code could be holding.
         if hasattr(signal, "SIGHUP"):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, server.reload)
-        task = asyncio.create_task(redirect.serve()) if redirect else None
+        task = asyncio.create_task(redirect.serve(sockets=sockets[1:])) if redirect else None
         try:
-            await main.serve()
+            await main.serve(sockets=sockets[:1])
         finally:
             if redirect is not None and task is not None:
                 redirect.should_exit = True

@@ -135,7 +135,10 @@ def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
     from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
 
-    server = MCPServer("finops-mcp-admin", log_level="WARNING", **server_options)
+    from .. import __version__
+
+    # serverInfo.version in the initialize result (the SDK's default is empty).
+    server = MCPServer("finops-mcp-admin", version=__version__, log_level="WARNING", **server_options)
 
     @server.tool()
     async def whoami(ctx: Context) -> dict[str, Any]:

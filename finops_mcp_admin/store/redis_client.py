@@ -69,14 +69,14 @@ def connect(url: str, password: str | None = None, ca_file: str | None = None,
         kwargs["password"] = password
     if url.startswith("rediss://") and ca_file:
         kwargs["ssl_ca_certs"] = ca_file
-    if server_name:
-        if not url.startswith("rediss://"):
-            # Fail closed: a server name promises a verified TLS peer, plain redis:// has none.
-            raise InvalidInput(f"a Redis server name ({server_name}) needs a rediss:// store URL, "
-                               f"not {redact_url(url)}")
-        from .redis_tls import server_name_connection
+    if server_name and not url.startswith("rediss://"):
+        # Fail closed: a server name promises a verified TLS peer, plain redis:// has none.
+        raise InvalidInput(f"a Redis server name ({server_name}) needs a rediss:// store URL, "
+                           f"not {redact_url(url)}")
+    if url.startswith("rediss://"):
+        from .redis_tls import checked_tls_connection
 
-        kwargs["connection_class"] = server_name_connection(server_name)
+        kwargs["connection_class"] = checked_tls_connection(server_name)
     return redis.Redis.from_url(url, **kwargs)
 
 
@@ -85,6 +85,8 @@ def redis_errors(display_url: str) -> Iterator[None]:
     """Map redis-py exceptions to one-line AdminErrors (no URL password, no traceback)."""
     from redis import exceptions as rx
 
+    from .redis_tls import PLAINTEXT_PEER
+
     try:
         yield
     except rx.AuthenticationError:
@@ -92,6 +94,9 @@ def redis_errors(display_url: str) -> Iterator[None]:
     except rx.NoPermissionError:
         raise PermissionDenied(f"Redis at {display_url}: the ACL user lacks a needed permission") from None
     except (rx.ConnectionError, rx.TimeoutError) as exc:
+        if PLAINTEXT_PEER in str(exc):
+            raise BackendUnavailable(f"Redis at {display_url} {PLAINTEXT_PEER}: use redis:// or "
+                                     f"enable TLS on the server") from None
         if "CERTIFICATE_VERIFY_FAILED" in str(exc):
             reason = str(exc).split("certificate verify failed:")[-1].split("(_ssl")[0].strip(" .")
             raise BackendUnavailable(f"TLS certificate of Redis at {display_url} rejected: "

@@ -47,7 +47,7 @@ def check_csv_rows(text: str) -> None:
     assert list(rows[0]) == list(ROWS[0])  # every field, header from the data
     assert rows[0]["scopes"] == "tools:read tools:write" and rows[0]["owner"] == ""
     assert json.loads(rows[0]["detail"]) == {"origin": "https://a.example.com"}
-    assert rows[1]["legacy"] == "True"
+    assert rows[1]["legacy"] == "true" and rows[0]["legacy"] == "false"  # as in JSON
 
 
 ROW_CHECKS = {OutputFormat.table: check_table_rows, OutputFormat.json: check_json_rows,
@@ -69,7 +69,7 @@ def test_every_format_renders_one_record_with_every_field(fmt):
         assert [list(r) for r in read_csv(text)] == [list(ROWS[0])]
     else:
         lines = dict(line.split(None, 1) for line in text.splitlines())
-        assert lines == {"id": "k1", "name": "alpha", "scopes": "tools:read,tools:write",
+        assert lines == {"id": "k1", "name": "alpha", "scopes": "tools:read tools:write",
                          "owner": "-", "legacy": "no", "detail": "origin=https://a.example.com"}
 
 
@@ -174,7 +174,7 @@ def test_keys_verify_reports_validity_in_every_format(cli, key, fmt):
     if fmt is OutputFormat.json:
         assert r.json()["valid"] is True
     elif fmt is OutputFormat.csv:
-        assert read_csv(r.stdout)[0]["valid"] == "True"
+        assert read_csv(r.stdout)[0]["valid"] == "true"
     else:
         assert dict(line.split(None, 1) for line in r.stdout.splitlines())["valid"] == "yes"
 
