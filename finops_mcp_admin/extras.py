@@ -14,7 +14,7 @@ from .errors import BackendUnavailable
 EXTRA_OF_MODULE: dict[str, str] = {
     "mcp": "server", "uvicorn": "server", "re2": "server", "anyio": "server", "httpx": "server",
     "httpx_sse": "server", "starlette": "server", "sse_starlette": "server", "pydantic": "server",
-    "pydantic_core": "server", "h11": "server",
+    "pydantic_core": "server", "h11": "server", "jwt": "server", "httpx2": "server",
     "boto3": "aws", "botocore": "aws", "s3transfer": "aws", "cfnlint": "aws",
 }
 

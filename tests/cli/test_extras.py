@@ -109,11 +109,11 @@ def test_the_core_dependencies_and_the_extras_are_what_the_readme_promises():
     project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
 
     def names(requirements: list[str]) -> set[str]:
-        return {re.split(r"[<>=!~ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+        return {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower() for r in requirements}
 
     extras = project["optional-dependencies"]
     assert names(project["dependencies"]) == {"typer", "redis", "argon2-cffi", "tabulate"}
-    assert names(extras["server"]) == {"mcp", "uvicorn", "google-re2"}
+    assert names(extras["server"]) == {"mcp", "uvicorn", "google-re2", "pyjwt"}
     assert names(extras["aws"]) == {"boto3", "cfn-lint"}
     assert extras["all"] == ["finops-mcp-admin[server,aws]"]
     assert "finops-mcp-admin[all]" in extras["test"]
