@@ -68,6 +68,12 @@ SKIPS: dict[str, str] = {
     "mcpadmin audit watch --log-file /var/log/mcp/events.jsonl                         # live, "
     "Ctrl-C to stop":
         "runs until Ctrl-C",
+    "mcpadmin serve --tls-cert cert.pem --tls-key key.pem \\\n    --stdio --stdio-env 'AWS_*' "
+    "--stdio-cwd /srv/finops -- python -m mcp_server":
+        "the FinOps server (python -m mcp_server) is not installed here; tests/server/stdio runs the "
+        "gateway around mcp-server-time and an in-repo stdio server",
+    "mcpadmin serve --stdio --print-scope-map -- python -m mcp_server   # what each tool will need":
+        "as above: tests/server/stdio/test_gateway.py::test_print_scope_map runs it on a real server",
 }
 # README command -> (command run instead, why).
 REWRITES: dict[str, tuple[str, str]] = {
