@@ -1,0 +1,24 @@
+"""Fixtures: the installed oidc-provider (once per session) and one running server per use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.oauth_provider.harness import AuthorizationServer, install_oidc_provider
+
+
+@pytest.fixture(scope="session")
+def oidc_provider_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    cache = getattr(pytestconfig, "cache", None)
+    npm_cache = cache.mkdir("npm-cache") if cache is not None else None
+    return install_oidc_provider(tmp_path_factory.mktemp("oidc-provider"), npm_cache)
+
+
+@pytest.fixture
+def auth_server(oidc_provider_dir: Path, tmp_path: Path) -> Iterator[AuthorizationServer]:
+    server = AuthorizationServer(oidc_provider_dir).start(tmp_path)
+    yield server
+    server.stop()
