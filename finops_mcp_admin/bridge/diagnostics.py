@@ -27,6 +27,11 @@ class Redactor:
         # Also as it appears inside a JSON string (a key with a quote or backslash is escaped).
         self._values = sorted(raw | {json.dumps(v)[1:-1] for v in raw}, key=len, reverse=True)
 
+    def add(self, value: str) -> None:
+        """Remove `value` too from now on: a token the bridge obtained while running."""
+        if len(value) >= 4 and value not in self._values:
+            self._values = sorted({*self._values, value, json.dumps(value)[1:-1]}, key=len, reverse=True)
+
     def __bool__(self) -> bool:
         return bool(self._values)
 

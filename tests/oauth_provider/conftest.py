@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.oauth_provider.harness import AuthorizationServer, install_oidc_provider
+from tests.oauth_provider.harness import AuthorizationServer, ResourceServer, install_oidc_provider
 
 
 @pytest.fixture(scope="session")
@@ -20,5 +20,13 @@ def oidc_provider_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: py
 @pytest.fixture
 def auth_server(oidc_provider_dir: Path, tmp_path: Path) -> Iterator[AuthorizationServer]:
     server = AuthorizationServer(oidc_provider_dir).start(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sdk_resource_server(auth_server: AuthorizationServer, certs, tmp_path: Path) -> Iterator[ResourceServer]:
+    """An MCP server made of the SDK's own auth parts, trusting auth_server's tokens."""
+    server = ResourceServer(auth_server.issuer, certs.cert_file, certs.key_file).start(tmp_path)
     yield server
     server.stop()

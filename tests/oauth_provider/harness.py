@@ -125,3 +125,47 @@ def sign_in(authorization_url: str, login: str = "alice") -> str:
             assert done.status_code in (302, 303), f"{step}: {done.status_code} {done.text[:300]}"
             url = urljoin(url, done.headers["location"])
         raise AssertionError("the sign-in did not come back to the client")
+
+
+@dataclass
+class ResourceServer:
+    """tests/oauth_provider/resource_server.py in a subprocess, over HTTPS (trustme)."""
+
+    issuer: str
+    cert_file: Path
+    key_file: Path
+    port: int = 0
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/mcp"
+
+    def start(self, log_dir: Path) -> ResourceServer:
+        import socket
+        import sys
+
+        self.port = free_port()
+        log = (log_dir / f"resource-server-{self.port}.log").open("w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.oauth_provider.resource_server",
+                                      self.issuer, str(self.port), str(self.cert_file), str(self.key_file)],
+                                     cwd=HERE.parents[1], stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"the resource server did not start: {log.name}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

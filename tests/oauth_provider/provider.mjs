@@ -53,7 +53,7 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  scopes: ['openid', 'offline_access'],
+  scopes: ['openid', 'offline_access', 'tools:read', 'tools:write'],
   responseTypes: ['code'],
   pkce: { required: () => true },
   issueRefreshToken: (ctx, client) => client.grantTypeAllowed('refresh_token'),
