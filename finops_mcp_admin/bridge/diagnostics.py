@@ -64,6 +64,9 @@ def describe_failure(exc: BaseException, url: str) -> str:
     leaves = _leaves(exc)
     text = " | ".join(f"{type(e).__name__}: {e}" for e in leaves)
     host = urlsplit(url).hostname or url
+    refused = [e for e in leaves if type(e).__name__ in _SIGN_IN_ERRORS]
+    if refused:  # bridge/oauth*.py and the SDK's OAuth flow: the check that failed, as it said
+        return f"OAuth sign-in to the MCP server at {host} failed: {_first(refused)}"
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         reason = text.split("certificate verify failed:")[-1].split("(_ssl")[0].strip(" .") \
             if "certificate verify failed:" in text else "untrusted certificate"
@@ -74,6 +77,11 @@ def describe_failure(exc: BaseException, url: str) -> str:
     if any("Timeout" in type(e).__name__ for e in leaves):
         return f"the MCP server at {host} did not answer in time (MCP_TIMEOUT)"
     return f"connection to the MCP server at {host} failed: {_first(leaves)}"
+
+
+#: The sign-in's own failures (bridge/oauth_policy.py and mcp.client.auth), named without importing
+#: them: this module must not pull in `mcp`.
+_SIGN_IN_ERRORS = ("SignInRefused", "OAuthFlowError", "OAuthTokenError", "OAuthRegistrationError")
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

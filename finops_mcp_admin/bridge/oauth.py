@@ -17,6 +17,7 @@ This subclass adds the bridge's own rules around it:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Callable
 
 import anyio
@@ -29,9 +30,6 @@ from .config import BridgeConfig
 from .oauth_callback import REGISTERED_REDIRECT_URI, LoopbackCallback, loopback_callback, open_browser
 from .oauth_policy import SignInRefused, check_authorization_url, check_endpoint_url
 from .oauth_store import FileTokenStorage
-
-#: How long a sign-in may wait for the user to finish in the browser.
-SIGNIN_TIMEOUT = 300.0
 
 
 class BridgeOAuth(OAuthClientProvider):
@@ -129,13 +127,19 @@ class BridgeOAuth(OAuthClientProvider):
 
     async def _callback_result(self) -> AuthorizationCodeResult:
         assert self._callback is not None
-        with anyio.move_on_after(SIGNIN_TIMEOUT) as scope:
+        with anyio.move_on_after(self.config.signin_timeout) as scope:
             return await self._callback.wait()
         assert scope.cancelled_caught
-        raise SignInRefused(f"no sign-in completed within {SIGNIN_TIMEOUT:.0f} s")
+        raise SignInRefused(f"no sign-in completed within {self.config.signin_timeout:g} s "
+                            "(MCP_SIGNIN_TIMEOUT)")
 
 
 def make_oauth(config: BridgeConfig, on_secret: Callable[[str], None],
                note: Callable[[str], None]) -> BridgeOAuth:
     """The bridge's OAuth client for config.url, its state in $XDG_STATE_HOME/mcpadmin/oauth."""
+    # The SDK logs a failed flow with its traceback; the bridge reports it itself, as one line on
+    # stderr and one JSON-RPC error (bridge/diagnostics.py): no traceback for the user to read.
+    sdk_log = logging.getLogger("mcp.client.auth")
+    sdk_log.propagate = False
+    sdk_log.addHandler(logging.NullHandler())
     return BridgeOAuth(config, FileTokenStorage(config.url, on_secret), note)
