@@ -16,6 +16,12 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
     update_tagging_policy = "tools:write"
     [method_scopes]          # serve: scopes for MCP methods the built-in map lacks
     "x-vendor/report" = "reports:read"
+    auth = "oauth"           # serve: api-key | oauth | both (MCPADMIN_AUTH)
+    oauth_issuer = "https://login.example.com/realms/mcp"   # MCPADMIN_OAUTH_ISSUER
+    public_url = "https://mcp.example.com/mcp"   # the canonical URL (MCPADMIN_PUBLIC_URL)
+    oauth_introspection_url = "https://login.example.com/introspect"  # opaque tokens (RFC 7662)
+    [oauth_scope_map]        # serve: the issuer's scope names onto the server's
+    "mcp:tools" = "tools:read"
 
 Secrets (the Redis password) come from the environment or the file, never from argv; or,
 best, from AWS Secrets Manager by `redis_password_secret_arn` / MCPADMIN_REDIS_PASSWORD_SECRET_ARN:
@@ -90,6 +96,12 @@ class Settings:
     method_scopes: dict[str, str] = field(default_factory=dict)
     #: serve: `default_tool_scope`, for tools not in tool_scopes (None: built-in default).
     default_tool_scope: str | None = None
+    #: serve: `auth` (api-key | oauth | both) and the OAuth resource-server settings.
+    auth: str | None = None
+    oauth_issuer: str | None = None
+    public_url: str | None = None
+    oauth_introspection_url: str | None = None
+    oauth_scope_map: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _NAMESPACE.match(self.namespace):
@@ -178,6 +190,12 @@ def load_settings(store: str | None = None, namespace: str | None = None,
         tool_scopes=_scope_table(file.get("tool_scopes", {}), "tool_scopes"),
         method_scopes=_scope_table(file.get("method_scopes", {}), "method_scopes"),
         default_tool_scope=_default_tool_scope(file.get("default_tool_scope")),
+        auth=pick(None, "MCPADMIN_AUTH", file.get("auth"), None),
+        oauth_issuer=pick(None, "MCPADMIN_OAUTH_ISSUER", file.get("oauth_issuer"), None),
+        public_url=pick(None, "MCPADMIN_PUBLIC_URL", file.get("public_url"), None),
+        oauth_introspection_url=pick(None, "MCPADMIN_OAUTH_INTROSPECTION_URL",
+                                     file.get("oauth_introspection_url"), None),
+        oauth_scope_map=_scope_table(file.get("oauth_scope_map", {}), "oauth_scope_map"),
     )
 
 

@@ -18,7 +18,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
-from . import audit, bridge, cors, keys, stack
+from . import audit, bridge, cors, keys, oauth, stack
 from .serve import serve
 
 EPILOG = "Exit codes: " + " · ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
@@ -34,6 +34,7 @@ app.add_typer(cors.app, name="cors")
 app.add_typer(audit.app, name="audit")
 app.add_typer(bridge.app, name="bridge")
 app.add_typer(stack.app, name="stack")
+app.add_typer(oauth.app, name="oauth")
 app.command()(serve)
 
 _debug = False

@@ -78,6 +78,23 @@ SessionIdle = Annotated[float, typer.Option(
 HeaderTimeout = Annotated[float, typer.Option(
     help="Seconds a client has to send a complete request head (slow-header clients are dropped).")]
 HandshakeTimeout = Annotated[float, typer.Option(help="Seconds a client has to complete the TLS handshake.")]
+Auth = Annotated[str | None, typer.Option(
+    metavar="api-key|oauth|both",
+    help="How callers authenticate: API keys, OAuth access tokens from --oauth-issuer, or both "
+         "(mcpk_ tokens as keys) [default: MCPADMIN_AUTH, config auth, else api-key].")]
+OAuthIssuer = Annotated[str | None, typer.Option(
+    help="The authorization server whose tokens are accepted (https; http only on loopback) "
+         "[default: MCPADMIN_OAUTH_ISSUER, config oauth_issuer].")]
+PublicUrl = Annotated[str | None, typer.Option(
+    help="Canonical URL of the MCP endpoint behind a load balancer: the RFC 9728 resource and the "
+         "audience tokens must name [default: https://HOST:PORT/MCP_PATH].")]
+OAuthIntrospection = Annotated[str | None, typer.Option(
+    help="RFC 7662 introspection endpoint for opaque tokens (client credentials from "
+         "MCPADMIN_OAUTH_CLIENT_ID/_SECRET).")]
+OAuthAudience = Annotated[str | None, typer.Option(
+    help="Audience tokens must carry [default: the canonical URL].")]
+OAuthRefetch = Annotated[float, typer.Option(
+    help="Minimum seconds between JWKS refetches for unknown key ids.")]
 MaxConnections = Annotated[int, typer.Option(help="Open connections per listener; more get 503.")]
 
 
@@ -93,7 +110,9 @@ def serve(
     rate_per_key: RatePerKey = None, session_idle_timeout: SessionIdle = 1800.0,
     header_timeout: HeaderTimeout = 10.0, handshake_timeout: HandshakeTimeout = 10.0,
     max_connections: MaxConnections = 1000, max_verifying: MaxVerifying = None,
-    max_verifying_per_ip: MaxVerifyingPerIp = 2,
+    max_verifying_per_ip: MaxVerifyingPerIp = 2, auth: Auth = None, oauth_issuer: OAuthIssuer = None,
+    public_url: PublicUrl = None, oauth_introspection_url: OAuthIntrospection = None,
+    oauth_audience: OAuthAudience = None, oauth_jwks_min_refetch: OAuthRefetch = 10.0,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
@@ -101,6 +120,8 @@ def serve(
     \b
     Example: mcpadmin serve --store redis://cache:6379/0 --tls-cert cert.pem --tls-key key.pem \\
                  --redirect-port 8080
+    OAuth:   mcpadmin serve --auth oauth --oauth-issuer https://login.example.com \\
+                 --public-url https://mcp.example.com/mcp --behind-proxy
     """
 
     from ..server.run import ServeOptions, run
@@ -117,6 +138,8 @@ def serve(
         max_sessions_per_key=max_sessions_per_key, rate_per_key=rate_per_key,
         session_idle_timeout=session_idle_timeout, header_timeout=header_timeout,
         handshake_timeout=handshake_timeout, max_connections=max_connections,
-        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip)
+        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip, auth=auth,
+        oauth_issuer=oauth_issuer, public_url=public_url, oauth_introspection_url=oauth_introspection_url,
+        oauth_audience=oauth_audience, oauth_jwks_min_refetch=oauth_jwks_min_refetch)
     run(load_settings(store, namespace, server_name), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

@@ -57,12 +57,14 @@ SESSION_OPENED = "session_opened"
 SESSION_CLOSED = "session_closed"  # DELETE, idle timeout, or ended in the app
 SESSION_TERMINATED = "session_terminated"  # the key was revoked, expired or its grace ended
 CONFIG_RELOADED = "config_reloaded"
+AUTH_SERVER_UNAVAILABLE = "auth_server_unavailable"  # OAuth: JWKS/introspection unreachable (503)
 CONFIG_RELOAD_FAILED = "config_reload_failed"
 
 #: Every event name the server writes (tests/test_security_events.py checks the writers use them).
 EVENTS = frozenset({AUTH_FAILURE, RATE_LIMITED, INSUFFICIENT_SCOPE, CORS_REJECTED, PLAINTEXT_REFUSED,
                     STORE_UNAVAILABLE, BAD_REQUEST, QUOTA_EXCEEDED, SESSION_OPENED, SESSION_CLOSED,
-                    SESSION_TERMINATED, CONFIG_RELOADED, CONFIG_RELOAD_FAILED})
+                    SESSION_TERMINATED, CONFIG_RELOADED, CONFIG_RELOAD_FAILED,
+                    AUTH_SERVER_UNAVAILABLE})
 
 # --- timestamps -------------------------------------------------------------------------------
 

@@ -13,7 +13,9 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
    per (IP, key id), bounds on attempts in flight; 429 + Retry-After at once when over), then
    the store and argon2 in a worker thread. RFC 6750: no credentials → 401 `Bearer realm=...`
    (no error code, §3.1); bad key → 401 `error="invalid_token"`; challenges carry
-   `resource_metadata` (MCP 2025-11-25).
+   `resource_metadata` (MCP 2025-11-25). With `--auth oauth|both` an OAuth access token is
+   checked instead (server/oauth/: JWKS or introspection, audience = the canonical URL); the
+   Authorization header is then removed before the app runs (no token passthrough).
 6. Quotas: the key's request rate (429 + Retry-After, `quota_exceeded` rate) — before any body
    is read.
 7. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
@@ -43,6 +45,7 @@ from ._asgi import ASGIApp, BadBody, Receive, Request, Scope, Send, read_body, r
 from .auth import UNAVAILABLE, KeyVerifier, Principal, bearer_token
 from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_headers
 from .discovery import ResourceMetadata
+from .oauth.step import OAuthStep
 from .quotas import RateLimiter
 from .scopes import ScopePolicy, jsonrpc_messages
 from .sessions import SessionRegistry
@@ -59,7 +62,8 @@ class SecurityEnvelope:
                  scopes: ScopePolicy | None = None, realm: str = "mcp", mcp_path: str = "/mcp",
                  health_path: str = "/health", require_tls: bool = False,
                  resource_url: str | None = None, rates: RateLimiter | None = None,
-                 sessions: SessionRegistry | None = None) -> None:
+                 sessions: SessionRegistry | None = None, oauth: OAuthStep | None = None,
+                 authorization_servers: list[str] | None = None) -> None:
         self.app = app
         self.verifier = verifier
         self.events = events
@@ -70,7 +74,9 @@ class SecurityEnvelope:
         self.mcp_path = mcp_path
         self.health_path = health_path
         self.require_tls = require_tls
-        self.discovery = ResourceMetadata(mcp_path, self.scopes.scopes_supported(), resource_url)
+        self.discovery = ResourceMetadata(mcp_path, self.scopes.scopes_supported(), resource_url,
+                                          authorization_servers)
+        self.oauth = oauth  # server/oauth/step.py: `--auth oauth|both`
         self.rates = rates
         self.sessions = sessions
         if sessions is not None:  # a request ended by revocation gets the same 401 as any other
@@ -112,12 +118,9 @@ class SecurityEnvelope:
             await self.discovery.answer(req, send)
             return
 
-        token = bearer_token(req.header("authorization"))
-        principal = self.verifier.cached(token) if token else None
+        principal = await self._caller(req, scope, send)
         if principal is None:
-            principal = await self._authenticate(req, send, token)
-            if principal is None:
-                return
+            return
 
         if self.rates is not None:
             wait = self.rates.wait(principal)
@@ -132,13 +135,25 @@ class SecurityEnvelope:
             receive = replayed
 
         scope["user"], scope["auth"] = self._identity(principal)
-        self._maybe_touch(principal.key_id)
+        if principal.subject is None and principal.client_id is None:  # OAuth callers have no key
+            self._maybe_touch(principal.key_id)
         if self.sessions is None:
             await self.app(scope, receive, send)
         elif not await self.sessions.serve(req, principal, scope, receive, send, self.app):
             await self._over_quota(req, send, principal, "max_sessions", 5)
 
     # -- steps ------------------------------------------------------------------------------
+
+    async def _caller(self, req: Request, scope: Scope, send: Send) -> Principal | None:
+        """The authenticated caller (OAuth token or API key), or None once refused."""
+        token = bearer_token(req.header("authorization"))
+        if self.oauth is not None and self.oauth.takes(token):
+            principal = await self.oauth.authenticate(self, req, send, token)
+            if principal is not None:  # no token passthrough: the app never sees the token
+                scope["headers"] = [h for h in scope["headers"] if h[0].lower() != b"authorization"]
+            return principal
+        principal = self.verifier.cached(token) if token else None
+        return principal or await self._authenticate(req, send, token)
 
     async def _authenticate(self, req: Request, send: Send, token: str | None) -> Principal | None:
         """Single flight: requests that carry a token already being verified wait for that one
@@ -229,7 +244,8 @@ class SecurityEnvelope:
             return None
         if denial is None:
             return replay(body, receive)
-        self._event(schema.INSUFFICIENT_SCOPE, req, denial.reason, key_id=principal.key_id)
+        self._event(schema.INSUFFICIENT_SCOPE, req, denial.reason, key_id=principal.key_id,
+                    client_id=principal.client_id)
         # RFC 6750 §3.1: scope= names what would grant it; nothing would for an unmapped method.
         challenge = self._challenge + ', error="insufficient_scope"'
         challenge += f', scope="{denial.scope}"' if denial.scope else ""
@@ -258,10 +274,12 @@ class SecurityEnvelope:
         """A challenge naming the RFC 9728 metadata URL, as MCP 2025-11-25 asks."""
         return f'{challenge}, resource_metadata="{self.discovery.metadata_url(req)}"'.encode()
 
-    def _event(self, event: str, req: Request, reason: str, key_id: str | None = None) -> None:
+    def _event(self, event: str, req: Request, reason: str, key_id: str | None = None,
+               **extra: Any) -> None:
         self.events.emit(event, reason=reason, client_ip=req.client_ip, method=req.method,
                          path=req.path, key_id=key_id, origin=req.header("origin"),
-                         user_agent=req.header("user-agent"), correlation_id=req.correlation_id)
+                         user_agent=req.header("user-agent"), correlation_id=req.correlation_id,
+                         **{k: v for k, v in extra.items() if v is not None})
 
     def _identity(self, principal: Principal) -> tuple[Any, Any]:
         """scope["user"] and scope["auth"] for a principal, built once per key (a key's id and
@@ -297,9 +315,10 @@ def _user(principal: Principal) -> Any:
     from mcp.server.auth.provider import AccessToken
 
     # token carries the key id, never the secret: tools can read scope["user"].
+    claims = {"name": principal.name, "sub": principal.subject, "client_id": principal.client_id}
     return AuthenticatedUser(AccessToken(token=principal.key_id, client_id=principal.key_id,
                                          scopes=list(principal.scopes),
-                                         claims={"name": principal.name}))
+                                         claims={k: v for k, v in claims.items() if v is not None}))
 
 
 def _credentials(principal: Principal) -> Any:

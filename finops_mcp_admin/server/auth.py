@@ -71,6 +71,8 @@ class Principal:
     expires_at: datetime | None = None  # checked on every cache hit
     rate: str | None = None  # the key's own quotas (None: the server's defaults)
     max_sessions: int | None = None
+    subject: str | None = None  # OAuth (server/oauth/): the token's `sub`
+    client_id: str | None = None  # OAuth: the client the token was issued to
 
 
 @dataclass(frozen=True)

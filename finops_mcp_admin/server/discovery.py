@@ -42,8 +42,9 @@ class ResourceMetadata:
     9728 §3.3 has the client check that `resource` matches it)."""
 
     def __init__(self, mcp_path: str, scopes_supported: list[str],
-                 resource_url: str | None = None) -> None:
+                 resource_url: str | None = None, authorization_servers: list[str] | None = None) -> None:
         self.mcp_path = mcp_path.rstrip("/") or "/"
+        self.authorization_servers = authorization_servers  # OAuth mode: [issuer]
         self.scopes_supported = list(scopes_supported)
         self.resource_url = resource_url
         self._documents = {PRM, PRM + self.mcp_path}
@@ -67,8 +68,11 @@ class ResourceMetadata:
 
     def document(self, req: Request) -> dict[str, object]:
         """RFC 9728 §2 metadata for the MCP endpoint."""
-        return {"resource": self.resource(req), "bearer_methods_supported": ["header"],
-                "scopes_supported": self.scopes_supported}
+        doc: dict[str, object] = {"resource": self.resource(req), "bearer_methods_supported": ["header"],
+                                  "scopes_supported": self.scopes_supported}
+        if self.authorization_servers:
+            doc["authorization_servers"] = self.authorization_servers
+        return doc
 
     def resource(self, req: Request) -> str:
         """The canonical URL of the MCP endpoint, as this request reached it."""

@@ -31,7 +31,7 @@ from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
 from .connections import DeadlineEventLoop, GuardedConfig
 from .cors import CorsState
-from .discovery import check_resource_url
+from .oauth.setup import auth_mode, canonical_url, oauth_setup
 from .quotas import RateLimiter
 from .scopes import TOOLS_READ, ScopePolicy
 from .sessions import DEFAULT_IDLE_TIMEOUT, SessionRegistry
@@ -76,6 +76,12 @@ class ServeOptions:
     max_connections: int = 1000
     max_verifying: int | None = None  # None: one per core (throttle.default_max_verifying)
     max_verifying_per_ip: int = 2
+    auth: str | None = None  # api-key | oauth | both (server/oauth/setup.py)
+    oauth_issuer: str | None = None
+    public_url: str | None = None
+    oauth_introspection_url: str | None = None
+    oauth_audience: str | None = None
+    oauth_jwks_min_refetch: float = 10.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -174,7 +180,7 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
     _check_startup(opts, policy.any_origin, set(policy.allowed))
     warnings = ["CORS_ALLOWED_ORIGINS='*' admits every origin (development only; refused in "
                 "production mode)"] if policy.any_origin else []
-    if not store and not static:
+    if not store and not static and auth_mode(settings, opts) == "api-key":
         raise InvalidInput("no keys: use a store or MCP_API_KEY_HASHES / --hashes-file")
     check_cidrs(opts.trusted_proxies)
 
@@ -189,6 +195,8 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
 
         inner = build_mcp_app(PolicyHolder(opts.policy_file))
     scopes = _scope_policy(settings, opts)
+    oauth = oauth_setup(settings, opts, scopes)
+    public_url = oauth.resource_url if oauth else canonical_url(settings, opts)
     sessions = _sessions(opts, events, verifier)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(
@@ -197,8 +205,8 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
                                     max_verifying_per_ip=opts.max_verifying_per_ip),
                                 scopes=scopes, realm=opts.realm, mcp_path=opts.mcp_path,
                                 require_tls=opts.tls or opts.behind_proxy, sessions=sessions,
-                                resource_url=check_resource_url(opts.resource_url)
-                                if opts.resource_url else None,
+                                resource_url=public_url, oauth=oauth.step if oauth else None,
+                                authorization_servers=[oauth.issuer] if oauth else None,
                                 rates=RateLimiter(parse_rate(opts.rate_per_key) if opts.rate_per_key
                                                   else None))
     if opts.trusted_proxies:

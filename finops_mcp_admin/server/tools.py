@@ -145,8 +145,10 @@ def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
         token = getattr(user, "access_token", None)
         if token is None:
             return {"key_id": None, "name": None, "scopes": []}
-        return {"key_id": token.client_id, "name": (token.claims or {}).get("name"),
-                "scopes": list(token.scopes)}
+        claims = token.claims or {}
+        oauth = {k: claims[k] for k in ("sub", "client_id") if k in claims}  # OAuth callers
+        return {"key_id": token.client_id, "name": claims.get("name"), "scopes": list(token.scopes),
+                **oauth}
 
     @server.tool()
     def get_tagging_policy() -> dict[str, Any]:
