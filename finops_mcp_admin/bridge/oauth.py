@@ -56,7 +56,22 @@ class BridgeOAuth(OAuthClientProvider):
         tokens = self.context.current_tokens
         if tokens is not None and tokens.expires_in is not None:
             self.context.update_token_expiry(tokens)  # the SDK keeps expiry in memory only
+        found = self.storage.get_metadata()
+        if found is not None and self.context.oauth_metadata is None:
+            prm, metadata = found
+            self.context.protected_resource_metadata, self.context.oauth_metadata = prm, metadata
+            self.context.auth_server_url = self.storage.issuer
+        elif found is None and tokens is not None:
+            # Without the issuer's metadata the SDK would send the refresh token to the MCP
+            # server's own origin (/token): the resource server must never see it. Sign in again.
+            tokens.refresh_token = None
         self._use_configured_client()
+
+    async def _handle_token_response(self, response: httpx2.Response) -> None:
+        await super()._handle_token_response(response)
+        prm, metadata = self.context.protected_resource_metadata, self.context.oauth_metadata
+        if prm is not None and metadata is not None:
+            self.storage.set_metadata(prm, metadata)
 
     def _use_configured_client(self) -> None:
         """MCP_OAUTH_CLIENT_ID: a client registered by the administrator; no DCR then."""

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken, ProtectedResourceMetadata
 
 from ..errors import PermissionDenied
 
@@ -79,6 +79,22 @@ class FileTokenStorage:
             self._on_secret(client_info.client_secret)
         record = self._load()
         record["client"] = client_info.model_dump(mode="json", exclude_none=True)
+        self._save(record)
+
+    # -- what discovery found, so a restarted bridge refreshes at the right token endpoint ------
+
+    def get_metadata(self) -> tuple[ProtectedResourceMetadata, OAuthMetadata] | None:
+        """The resource and authorization server metadata of the bound issuer, if recorded."""
+        found = self._load().get("metadata")
+        if not found or found.get("issuer") != self.issuer:
+            return None
+        return (ProtectedResourceMetadata.model_validate(found["prm"]),
+                OAuthMetadata.model_validate(found["as"]))
+
+    def set_metadata(self, prm: ProtectedResourceMetadata, metadata: OAuthMetadata) -> None:
+        record = self._load()
+        record["metadata"] = {"issuer": record.get("issuer"), "prm": prm.model_dump(mode="json"),
+                              "as": metadata.model_dump(mode="json")}
         self._save(record)
 
     # -- issuer binding --------------------------------------------------------------------

@@ -110,7 +110,7 @@ def test_a_server_that_names_no_authorization_server_asks_for_an_api_key(tmp_pat
 def test_a_redirect_with_the_wrong_state_is_refused_and_its_code_never_exchanged(
         auth_server, sdk_resource_server, certs, tmp_path):
     err = tmp_path / "bridge.err"
-    env = {"MCP_CA_BUNDLE": str(certs.ca_file), "MCP_TIMEOUT": "20",
+    env = {"MCP_CA_BUNDLE": str(certs.ca_file), "MCP_TIMEOUT": "20", "MCP_SIGNIN_TIMEOUT": "60",
            "XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path / "home")}
 
     async def go():

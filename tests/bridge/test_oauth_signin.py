@@ -16,7 +16,7 @@ from tests.bridge.oauth_harness import user_signs_in
 
 
 def oauth_env(certs, tmp_path, **extra: str) -> dict[str, str]:
-    return {"MCP_CA_BUNDLE": str(certs.ca_file), "MCP_TIMEOUT": "20",
+    return {"MCP_CA_BUNDLE": str(certs.ca_file), "MCP_TIMEOUT": "20", "MCP_SIGNIN_TIMEOUT": "60",
             "XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path / "home"), **extra}
 
 

@@ -18,8 +18,14 @@ def oidc_provider_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: py
 
 
 @pytest.fixture
-def auth_server(oidc_provider_dir: Path, tmp_path: Path) -> Iterator[AuthorizationServer]:
-    server = AuthorizationServer(oidc_provider_dir).start(tmp_path)
+def access_token_ttl() -> int:
+    """Seconds an access token lives; a test parametrizes it to make tokens expire."""
+    return 600
+
+
+@pytest.fixture
+def auth_server(oidc_provider_dir: Path, access_token_ttl: int, tmp_path: Path) -> Iterator[AuthorizationServer]:
+    server = AuthorizationServer(oidc_provider_dir, access_token_ttl).start(tmp_path)
     yield server
     server.stop()
 
