@@ -10,9 +10,11 @@ import os
 import stat
 
 import anyio
+import httpx2
 
 from tests.bridge.harness import bridged_session
 from tests.bridge.oauth_harness import user_signs_in
+from tests.oauth_provider.harness import sign_in
 
 
 def oauth_env(certs, tmp_path, **extra: str) -> dict[str, str]:
@@ -52,3 +54,62 @@ def test_bridge_signs_in_with_dcr_and_pkce_and_calls_a_tool(auth_server, sdk_res
     stderr = err.read_text()
     for secret in (record["tokens"]["access_token"], record["tokens"]["refresh_token"]):
         assert secret not in stderr and secret.split(".")[-1] not in stderr
+
+
+def test_the_url_goes_to_the_desktop_browser_when_there_is_one(auth_server, sdk_resource_server, certs,
+                                                              tmp_path):
+    # $BROWSER is what Python's webbrowser runs; this one records the URL and, like a chatty
+    # browser launcher, writes to its stdout, which must not reach the bridge's JSON-RPC channel.
+    record = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "browser says hello"\nprintf "%s\\n" "$1" > "{record}"\n')
+    browser.chmod(0o700)
+    err = tmp_path / "bridge.err"
+    env = oauth_env(certs, tmp_path, BROWSER=str(browser), PATH=os.environ["PATH"])
+
+    async def go():
+        async with bridged_session(sdk_resource_server.url, env, err, "--allow-http", initialize=False) as s:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(s.initialize)
+                while not record.exists():
+                    await anyio.sleep(0.1)
+                back = await anyio.to_thread.run_sync(sign_in, record.read_text().strip())
+                async with httpx2.AsyncClient() as http:
+                    await http.get(back)
+            result = await s.call_tool("whoami", {})
+            return json.loads(result.content[0].text)
+
+    assert anyio.run(go)["sub"] == "alice"
+    stderr = err.read_text()
+    assert f"opened a browser to sign in at {auth_server.issuer}" in stderr
+    assert "open this URL" not in stderr and record.read_text().strip() not in stderr
+
+
+def test_a_configured_client_id_skips_dynamic_registration(auth_server, sdk_resource_server, certs,
+                                                           tmp_path):
+    err = tmp_path / "bridge.err"
+    env = oauth_env(certs, tmp_path, MCP_OAUTH_CLIENT_ID="preregistered-client")
+
+    async def go():
+        async with bridged_session(sdk_resource_server.url, env, err, "--allow-http", initialize=False) as s:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(s.initialize)
+                await user_signs_in(err)
+            result = await s.call_tool("whoami", {})
+            return json.loads(result.content[0].text)
+
+    me = anyio.run(go)
+    assert me["sub"] == "alice" and me["client_id"] == "preregistered-client"
+    assert [e for e in auth_server.events() if e.get("event") == "registration"] == []
+
+
+def test_without_a_key_an_api_key_server_gets_the_advice_to_set_mcp_api_key(tls_server, certs, tmp_path):
+    from tests.bridge.test_bridge import call_error
+
+    async def go():
+        async with bridged_session(tls_server.url, oauth_env(certs, tmp_path), tmp_path / "err") as s:
+            await s.list_tools()
+
+    _, message = call_error(go)
+    assert "names no authorization server" in message and "set MCP_API_KEY" in message
+    assert "Traceback" not in (tmp_path / "err").read_text()

@@ -24,7 +24,8 @@ def access_token_ttl() -> int:
 
 
 @pytest.fixture
-def auth_server(oidc_provider_dir: Path, access_token_ttl: int, tmp_path: Path) -> Iterator[AuthorizationServer]:
+def auth_server(oidc_provider_dir: Path, access_token_ttl: int,
+                tmp_path: Path) -> Iterator[AuthorizationServer]:
     server = AuthorizationServer(oidc_provider_dir, access_token_ttl).start(tmp_path)
     yield server
     server.stop()
