@@ -113,3 +113,37 @@ def test_without_a_key_an_api_key_server_gets_the_advice_to_set_mcp_api_key(tls_
     _, message = call_error(go)
     assert "names no authorization server" in message and "set MCP_API_KEY" in message
     assert "Traceback" not in (tmp_path / "err").read_text()
+
+
+def test_config_snippet_for_oauth_carries_no_key(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.bridge.harness import ROOT
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "finops_mcp_admin", "bridge", "config", *args], cwd=ROOT,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+    r = cli("--url", "https://mcp.example.com/mcp", "--oauth")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["mcpServers"]["finops"]["env"] == {"MCP_SERVER_URL": "https://mcp.example.com/mcp"}
+    both = cli("--url", "https://mcp.example.com/mcp", "--oauth", "--key-from-stdin")
+    assert both.returncode == 2 and both.stderr.count("\n") == 1 and "exclude" in both.stderr
+
+
+def test_a_server_that_echoes_the_access_token_never_gets_it_to_the_desktop_client(
+        auth_server, sdk_resource_server, certs, tmp_path):
+    err = tmp_path / "bridge.err"
+
+    async def go():
+        async with bridged_session(sdk_resource_server.url, oauth_env(certs, tmp_path), err, "--allow-http",
+                                   initialize=False) as s:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(s.initialize)
+                await user_signs_in(err)
+            return (await s.call_tool("echo_token", {})).content[0].text
+
+    text = anyio.run(go)
+    _, record = state_file(tmp_path)
+    assert text == "your token is ***" and record["tokens"]["access_token"] not in err.read_text()

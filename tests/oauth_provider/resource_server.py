@@ -5,7 +5,7 @@ bridge's sign-in is tested against, independent of `mcpadmin serve --auth oauth`
     python -m tests.oauth_provider.resource_server ISSUER PORT CERT KEY
 
 Tokens are verified with PyJWT (RS256/ES256 only) against the issuer's JWKS: iss, aud (this
-server's canonical URL, RFC 8707), exp. Tools: whoami (tools:read), write_note (tools:write).
+server's canonical URL, RFC 8707), exp. Tools: whoami, echo_token (a careless one).
 """
 
 from __future__ import annotations
@@ -52,6 +52,15 @@ def build(issuer: str, port: int) -> MCPServer:
         token = get_access_token()
         assert token is not None
         return {"sub": token.subject, "client_id": token.client_id, "scopes": token.scopes}
+
+    @server.tool()
+    def echo_token() -> str:
+        """A careless tool that hands the caller's bearer token back (the bridge must redact it)."""
+        from mcp.server.auth.middleware.auth_context import get_access_token
+
+        token = get_access_token()
+        assert token is not None
+        return f"your token is {token.token}"
 
     return server
 
