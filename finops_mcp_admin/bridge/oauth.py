@@ -17,12 +17,14 @@ This subclass adds the bridge's own rules around it:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncGenerator, Callable
 
 import anyio
 import httpx2
 from mcp.client.auth import OAuthClientProvider
+from mcp.client.auth.utils import union_scopes
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
 from pydantic import AnyUrl
 
@@ -94,12 +96,27 @@ class BridgeOAuth(OAuthClientProvider):
             while True:
                 if outgoing is not request:
                     check_endpoint_url(str(outgoing.url), self.config.allow_http, "to contact")
+                    outgoing = self._registration_for_every_scope(outgoing)
                 response = yield outgoing
                 outgoing = await flow.asend(response)
         except StopAsyncIteration:
             return
         finally:
             await flow.aclose()
+
+    def _registration_for_every_scope(self, outgoing: httpx2.Request) -> httpx2.Request:
+        """Register (RFC 7591) for every scope the resource advertises that the authorization server
+        knows, not only the one first challenged: a server limits a client to its registered
+        scopes, and a later step-up (403 insufficient_scope) must not fail with invalid_scope."""
+        metadata, prm = self.context.oauth_metadata, self.context.protected_resource_metadata
+        if (metadata is None or prm is None or not prm.scopes_supported or outgoing.method != "POST"
+                or str(outgoing.url) != str(metadata.registration_endpoint)):
+            return outgoing
+        wanted = [s for s in prm.scopes_supported
+                  if metadata.scopes_supported is None or s in metadata.scopes_supported]
+        body = json.loads(outgoing.content)
+        body["scope"] = union_scopes(body.get("scope"), " ".join(wanted) or None)
+        return httpx2.Request("POST", outgoing.url, json=body, headers={"Content-Type": "application/json"})
 
     def _select_authorization_server(self, advertised: list[str]) -> str:
         issuer = super()._select_authorization_server(advertised)

@@ -124,3 +124,32 @@ def test_the_bridge_signs_in_calls_a_tool_and_after_a_restart_refreshes_instead_
     seen = err.read_text() + oauth_serve.all_output()
     for secret in (tokens["access_token"], tokens["refresh_token"]):
         assert secret not in seen and secret.split(".")[-1] not in seen
+
+
+def test_the_bridge_steps_up_when_a_tool_needs_a_scope_it_was_not_granted(auth_server, oauth_serve, certs,
+                                                                         tmp_path):
+    err = tmp_path / "bridge.err"
+
+    async def go():
+        async with bridged_session(oauth_serve.url, bridge_env(certs, tmp_path), err, "--allow-http",
+                                   initialize=False) as session:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(session.initialize)
+                await user_signs_in(err)
+            before = await whoami(session)
+            policy = json.loads((await session.call_tool("get_tagging_policy", {})).content[0].text)
+            async with anyio.create_task_group() as tg:
+                async def update():
+                    nonlocal updated
+                    updated = await session.call_tool("update_tagging_policy", {"new_policy": policy})
+
+                updated = None
+                tg.start_soon(update)
+                await user_signs_in(err, seen=1)  # the second sign-in asks for tools:write
+            return before, updated, await whoami(session)
+
+    before, updated, after = anyio.run(go)
+    assert "tools:write" not in before["scopes"]
+    assert updated is not None and not updated.is_error, updated
+    assert {"tools:read", "tools:write"} <= set(after["scopes"])
+    assert auth_server.grants() == ["authorization_code", "authorization_code"]
