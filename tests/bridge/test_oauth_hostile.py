@@ -143,3 +143,13 @@ def test_a_redirect_with_the_wrong_state_is_refused_and_its_code_never_exchanged
     assert auth_server.grants() == []  # the code was never exchanged
     assert not list((tmp_path / "state").rglob("*.json")) or "tokens" not in next(
         (tmp_path / "state").rglob("*.json")).read_text()
+
+
+def test_a_plaintext_endpoint_in_the_metadata_is_never_contacted(tmp_path):
+    # The issuer is loopback (allowed in development), but its registration endpoint is plain
+    # http on the network: the client's metadata would cross it in the clear. Refused unsent.
+    browser, opened = recording_browser(tmp_path)
+    with HostileServer() as hostile:
+        hostile.as_metadata["registration_endpoint"] = "http://192.0.2.1/register"
+        _, message = initialize_error(hostile.url, hostile_env(tmp_path, browser), tmp_path / "err")
+    assert "refusing to contact 'http://192.0.2.1/register'" in message and not opened.exists()
