@@ -111,6 +111,11 @@ def app():
         result = trivial if inner == "trivial" else _mcp()
     elif mode == "sdk":
         result = _sdk_auth()
+    elif mode == "oauth":  # bench_oauth.py: the envelope as an OAuth resource server
+        opts = ServeOptions(log_stdout=False, log_file=os.environ["BENCH_LOG"], max_failures=10**9,
+                            auth="oauth", oauth_issuer=os.environ["BENCH_ISSUER"],
+                            public_url=os.environ["BENCH_RESOURCE"], use_store=False)
+        result = build(load_settings(), opts).app
     else:
         opts = ServeOptions(app_ref="benchmarks.envelope_apps:trivial" if inner == "trivial" else None,
                             log_stdout=False, log_file=os.environ["BENCH_LOG"], max_failures=10**9)

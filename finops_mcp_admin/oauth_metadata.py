@@ -28,7 +28,8 @@ def is_loopback(url: str) -> bool:
 
 def check_issuer(url: str, what: str = "--oauth-issuer") -> str:
     """An issuer identifier (RFC 8414 §2): https, no query, fragment or userinfo; plain http
-    only on 127.0.0.1/localhost (development). Returned without a trailing slash."""
+    only on 127.0.0.1/localhost (development). Returned as given: issuers are compared exactly
+    (RFC 8414 §3.3), and some end in a slash (Auth0's do), so none is added or removed."""
     try:
         parsed = urlsplit(url)
         parsed.port  # noqa: B018 - raises on a non-numeric port
@@ -38,7 +39,7 @@ def check_issuer(url: str, what: str = "--oauth-issuer") -> str:
         raise InvalidInput(f"invalid {what} {url!r}: use https://HOST[/PATH]")
     if parsed.scheme != "https" and not (parsed.scheme == "http" and is_loopback(url)):
         raise InvalidInput(f"invalid {what} {url!r}: must be https (http only on 127.0.0.1/localhost)")
-    return url.rstrip("/")
+    return url
 
 
 def metadata_urls(issuer: str) -> list[str]:

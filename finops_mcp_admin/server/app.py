@@ -314,10 +314,14 @@ def _user(principal: Principal) -> Any:
     from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
     from mcp.server.auth.provider import AccessToken
 
-    # token carries the key id, never the secret: tools can read scope["user"].
-    claims = {"name": principal.name, "sub": principal.subject, "client_id": principal.client_id}
-    return AuthenticatedUser(AccessToken(token=principal.key_id, client_id=principal.key_id,
-                                         scopes=list(principal.scopes),
+    # token carries the key id, never the secret: tools can read scope["user"]. The SDK binds a
+    # session to (client_id, subject): for an OAuth caller, the user *and* the client app.
+    claims: dict[str, Any] = {"name": principal.name}
+    if principal.subject is not None or principal.client_id is not None:
+        claims |= {"key_id": principal.key_id, "sub": principal.subject, "client_id": principal.client_id}
+    return AuthenticatedUser(AccessToken(token=principal.key_id,
+                                         client_id=principal.client_id or principal.key_id,
+                                         subject=principal.subject, scopes=list(principal.scopes),
                                          claims={k: v for k, v in claims.items() if v is not None}))
 
 

@@ -147,8 +147,8 @@ def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
             return {"key_id": None, "name": None, "scopes": []}
         claims = token.claims or {}
         oauth = {k: claims[k] for k in ("sub", "client_id") if k in claims}  # OAuth callers
-        return {"key_id": token.client_id, "name": claims.get("name"), "scopes": list(token.scopes),
-                **oauth}
+        return {"key_id": claims.get("key_id", token.client_id), "name": claims.get("name"),
+                "scopes": list(token.scopes), **oauth}
 
     @server.tool()
     def get_tagging_policy() -> dict[str, Any]:

@@ -16,7 +16,8 @@ async def app(scope, receive, send):
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     user = scope.get("user")
     token = getattr(user, "access_token", None)
-    body = json.dumps({"headers": headers, "user": getattr(token, "client_id", None)}).encode()
+    user = [getattr(token, "client_id", None), getattr(token, "subject", None)]
+    body = json.dumps({"headers": headers, "user": user}).encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": body})

@@ -34,6 +34,7 @@ class Issuer:
         self.metadata_overrides: dict[str, Any] = {}
         self.jwks_override: dict[str, Any] | None = None
         self.down = False
+        self.metadata_path = "/.well-known/oauth-authorization-server"  # or openid-configuration
         self.prm: dict[str, Any] | None = None  # served at /.well-known/oauth-protected-resource/mcp
         self.rotate()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -124,7 +125,7 @@ class Issuer:
             def do_GET(self) -> None:
                 if issuer.down:
                     self._json(503, {"error": "down"})
-                elif self.path == "/.well-known/oauth-authorization-server" + issuer.path:
+                elif self.path == issuer.metadata_path + issuer.path.rstrip("/"):
                     self._json(200, issuer.metadata())
                 elif self.path == "/.well-known/oauth-protected-resource/mcp" and issuer.prm:
                     self._json(200, issuer.prm)

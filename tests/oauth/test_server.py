@@ -93,10 +93,11 @@ def test_official_client_lists_and_calls_tools_with_a_token(server, certs, modul
 
     names, me = anyio.run(run)
     assert {"whoami", "update_tagging_policy"} <= names
-    assert (me["key_id"], me["sub"], me["client_id"]) == ("oauth:carol", "carol", "claude-desktop")
+    assert (me["key_id"], me["sub"], me["client_id"]) == (
+        "oauth:claude-desktop/carol", "carol", "claude-desktop")
     assert me["scopes"] == ["tools:read", "tools:write"]
     opened = [e for e in server.events() if e["event"] == "session_opened"]
-    assert opened and opened[-1]["key_id"] == "oauth:carol"
+    assert opened and opened[-1]["key_id"] == "oauth:claude-desktop/carol"
 
 
 def test_missing_write_scope_is_403_insufficient_scope_step_up(server, certs, module_issuer):
@@ -110,7 +111,7 @@ def test_missing_write_scope_is_403_insufficient_scope_step_up(server, certs, mo
     assert "resource_metadata=" in challenge
     event = server.events()[-1]
     assert (event["event"], event["key_id"], event["client_id"]) == (
-        "insufficient_scope", "oauth:alice", "reader-app")
+        "insufficient_scope", "oauth:reader-app/alice", "reader-app")
 
 
 def test_tokens_never_appear_in_events_or_server_output(server, certs, module_issuer):
@@ -134,7 +135,7 @@ def test_wrapped_app_never_sees_the_token(certs, env, module_issuer, tmp_path):
         r = request(proc, certs, "/mcp", token)
         assert r.status_code == 200, r.text
         seen = r.json()
-        assert "authorization" not in seen["headers"] and seen["user"] == "oauth:dave"
+        assert "authorization" not in seen["headers"] and seen["user"] == ["desktop-app", "dave"]
     finally:
         proc.stop()
 
@@ -171,3 +172,23 @@ def test_unreachable_issuer_is_503_retry_after_never_admitted(certs, env, tmp_pa
     finally:
         proc.stop()
         issuer.stop()
+
+
+def test_a_session_is_bound_to_its_user_and_client(server, certs, module_issuer):
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    owner = module_issuer.mint(server.url, sub="erin", client_id="app-a")
+    r = request(server, certs, "/mcp", owner, "POST", init)
+    session = r.headers["mcp-session-id"]
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+    def use(token: str) -> int:
+        headers = {"authorization": f"Bearer {token}", "mcp-session-id": session,
+                   "mcp-protocol-version": "2025-11-25", "content-type": "application/json",
+                   "accept": "application/json, text/event-stream"}
+        with httpx2.Client(verify=certs.client_context(), timeout=20) as http:
+            return http.post(server.url, headers=headers, content=json.dumps(listing)).status_code
+
+    assert use(module_issuer.mint(server.url, sub="erin", client_id="app-b")) == 404  # other client
+    assert use(module_issuer.mint(server.url, sub="frank", client_id="app-a")) == 404  # other user
+    assert use(module_issuer.mint(server.url, sub="erin", client_id="app-a", jti="refreshed")) == 200

@@ -35,7 +35,7 @@ def test_valid_token_gives_subject_client_and_mapped_scopes(issuer, certs):
     result = v.verify(issuer.mint(AUD, scope="mcp:tools tools:write other:thing"))
     p = result.principal
     assert p is not None, result.reason
-    assert (p.key_id, p.subject, p.client_id) == ("oauth:alice", "alice", "desktop-app")
+    assert (p.key_id, p.subject, p.client_id) == ("oauth:desktop-app/alice", "alice", "desktop-app")
     assert p.scopes == ("tools:read", "tools:write")  # other:thing grants nothing
 
 
@@ -169,3 +169,45 @@ def test_introspection_cache_bounded_by_ttl(issuer, certs):
 def test_opaque_token_without_introspection_is_refused(issuer, certs):
     v = make_verifier(issuer, certs)
     assert v.verify("some-opaque-token").reason == "opaque_token_no_introspection"
+
+
+def test_jwks_found_through_openid_configuration_when_rfc8414_is_absent(issuer, certs):
+    issuer.metadata_path = "/.well-known/openid-configuration"
+    v = make_verifier(issuer, certs)
+    assert v.verify(issuer.mint(AUD)).principal is not None
+
+
+def test_metadata_naming_another_issuer_is_not_trusted(issuer, certs):
+    issuer.metadata_overrides["issuer"] = "https://impostor.example.com"
+    v = make_verifier(issuer, certs)
+    assert v.verify(issuer.mint(AUD)).reason == UNAVAILABLE
+    assert issuer.jwks_fetches == 0
+
+
+def test_crit_header_and_embedded_keys_are_not_believed(issuer, certs):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    v = make_verifier(issuer, certs)
+    kid, key = issuer.keys[-1]
+    # RFC 7515 §4.1.11 (PyJWT enforces it; pinned here against a library change):
+    crit = jwt.encode(issuer.claims(AUD), key, algorithm="RS256",
+                      headers={"kid": kid, "crit": ["exp"], "b64": True})
+    assert v.verify(crit).reason == "invalid_claims"
+    # A token carrying its own key (jwk header) signed with that key: the header is ignored.
+    mine = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(mine.public_key()))
+    forged = jwt.encode(issuer.claims(AUD), mine, algorithm="RS256", headers={"kid": kid, "jwk": jwk})
+    assert v.verify(forged).reason == "bad_signature"
+
+
+def test_issuer_with_a_trailing_slash_is_compared_exactly(certs):
+    from finops_mcp_admin.oauth_metadata import check_issuer
+
+    issuer = Issuer(certs, path="/").start()
+    try:
+        assert issuer.url.endswith("/") and check_issuer(issuer.url) == issuer.url
+        v = make_verifier(issuer, certs)
+        assert v.verify(issuer.mint(AUD)).principal is not None
+        assert v.verify(issuer.mint(AUD, iss=issuer.url.rstrip("/"))).reason == "wrong_issuer"
+    finally:
+        issuer.stop()

@@ -18,7 +18,7 @@ import anyio.to_thread
 
 from ...security_events import schema
 from .._asgi import Request, Send, respond
-from ..auth import UNAVAILABLE, Principal
+from ..auth import UNAVAILABLE, AuthResult, Principal
 from ..throttle import TOO_MANY_FAILURES, Refusal
 from .verifier import OAuthVerifier
 
@@ -59,11 +59,17 @@ class OAuthStep:
             env._event(schema.AUTH_FAILURE, req, reason)
             await env._unauthorized(req, send, self.challenge if token is None else self.invalid)
             return None
-        result = await anyio.to_thread.run_sync(self.verifier.verify, token)
+        try:
+            result = await anyio.to_thread.run_sync(self.verifier.verify, token)
+        except Exception as exc:  # refused, never admitted; one event, no traceback to the client
+            result = AuthResult(None, UNAVAILABLE)
+            failure = f"verification error: {type(exc).__name__}"
+        else:
+            failure = "the issuer could not be reached"
         if result.principal is not None:
             return result.principal
         if result.reason == UNAVAILABLE:
-            env._event(schema.AUTH_SERVER_UNAVAILABLE, req, "the issuer could not be reached")
+            env._event(schema.AUTH_SERVER_UNAVAILABLE, req, failure)
             await respond(send, 503, {"error": "temporarily_unavailable"}, [(b"retry-after", b"5")])
             return None
         env.throttle.record(req.client_ip, None)

@@ -7,6 +7,9 @@ can be replayed across servers), `exp`, and pass `nbf`/`exp` with LEEWAY seconds
 Introspection answers are believed only when `active` is true, and cached no longer than the
 token lives (and at most `introspection_ttl`, so a revocation at the issuer is seen within it).
 
+Keys come only from the configured issuer's JWKS: a token's own `jku`, `x5u`, `jwk` or `x5c`
+header is never followed or believed (an attacker would name their own key).
+
 Hot path (`cached`): keyed BLAKE2b of the token → dict → constant-time compare → expiry. The
 token itself is never stored, logged or put in an error.
 """
@@ -170,7 +173,9 @@ class OAuthVerifier:
         if sub is None and client is None:
             return AuthResult(None, INVALID_CLAIMS), 0
         exp = float(claims["exp"])
-        caller = f"oauth:{sub}" if sub else f"oauth-client:{client}"
+        # The caller as events, quotas and the session cap see it: one user through one client
+        # app (two apps of the same user are two callers, each with its own sessions).
+        caller = f"oauth:{client or ''}/{sub or ''}"
         principal = Principal(caller[:200], client or "", self.map_scopes(claims),
                               datetime.fromtimestamp(exp, UTC), subject=sub, client_id=client)
         return AuthResult(principal, "valid", principal.key_id), exp
