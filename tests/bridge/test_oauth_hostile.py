@@ -6,6 +6,7 @@ it); a canary file shows that no command ran."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from tests.bridge.harness import bridged_session
 from tests.bridge.hostile_oauth import HostileServer
-from tests.bridge.oauth_harness import printed_url
+from tests.bridge.oauth_harness import printed_url, user_signs_in
 from tests.bridge.test_bridge import call_error
 from tests.oauth_provider.harness import sign_in
 
@@ -109,40 +110,38 @@ def test_a_server_that_names_no_authorization_server_asks_for_an_api_key(tmp_pat
 
 def test_a_redirect_with_the_wrong_state_is_refused_and_its_code_never_exchanged(
         auth_server, sdk_resource_server, certs, tmp_path):
+    from mcp.shared.exceptions import MCPError
+
     err = tmp_path / "bridge.err"
     env = {"MCP_CA_BUNDLE": str(certs.ca_file), "MCP_TIMEOUT": "20", "MCP_SIGNIN_TIMEOUT": "60",
            "XDG_STATE_HOME": str(tmp_path / "state"), "HOME": str(tmp_path / "home")}
+    refused: list[str] = []
+
+    async def initialize_refused(session) -> None:
+        try:
+            await session.initialize()
+        except MCPError as exc:
+            refused.append(exc.error.message)
 
     async def go():
         async with bridged_session(sdk_resource_server.url, env, err, "--allow-http", initialize=False) as s:
-            async def forged_redirect():
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(initialize_refused, s)
                 back = await anyio.to_thread.run_sync(sign_in, await printed_url(err))
-                forged = back.replace("state=", "state=forged")
                 async with httpx2.AsyncClient() as browser:
-                    return (await browser.get(forged)).status_code
+                    status = (await browser.get(back.replace("state=", "state=forged"))).status_code
+            grants_after_forgery = auth_server.grants()
+            # The next attempt starts a fresh sign-in, which the real user completes.
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(s.initialize)
+                await user_signs_in(err, seen=1)
+            result = await s.call_tool("whoami", {})
+            return status, grants_after_forgery, json.loads(result.content[0].text)
 
-            status = None
-
-            async def run_forged():
-                nonlocal status
-                status = await forged_redirect()
-
-            async def initialize():
-                await s.initialize()
-
-            try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(run_forged)
-                    tg.start_soon(initialize)
-            except BaseException as exc:
-                return status, exc
-            return status, None
-
-    status, exc = anyio.run(go)
-    assert status == 400 and exc is not None and "wrong state" in repr(exc)
-    assert auth_server.grants() == []  # the code was never exchanged
-    assert not list((tmp_path / "state").rglob("*.json")) or "tokens" not in next(
-        (tmp_path / "state").rglob("*.json")).read_text()
+    status, grants_after_forgery, me = anyio.run(go)
+    assert status == 400 and len(refused) == 1 and "wrong state" in refused[0], refused
+    assert grants_after_forgery == []  # the forged redirect's code was never exchanged
+    assert me["sub"] == "alice" and auth_server.grants() == ["authorization_code"]
 
 
 def test_a_plaintext_endpoint_in_the_metadata_is_never_contacted(tmp_path):
