@@ -149,6 +149,10 @@ class BridgeOAuth(OAuthClientProvider):
         metadata = self.context.oauth_metadata
         if metadata is None:
             raise SignInRefused("refusing to sign in: the authorization server's metadata was not found")
+        if "S256" not in (metadata.code_challenge_methods_supported or []):
+            # MCP 2025-11-25: without advertised S256 PKCE the client must not proceed.
+            raise SignInRefused(f"refusing to sign in at {metadata.issuer}: it does not advertise PKCE "
+                                "S256 (code_challenge_methods_supported)")
         state = check_authorization_url(url, str(metadata.issuer), self.config.allow_http)
         assert self._callback is not None
         self._callback.expect(state)

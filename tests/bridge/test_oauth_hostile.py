@@ -152,3 +152,15 @@ def test_a_plaintext_endpoint_in_the_metadata_is_never_contacted(tmp_path):
         hostile.as_metadata["registration_endpoint"] = "http://192.0.2.1/register"
         _, message = initialize_error(hostile.url, hostile_env(tmp_path, browser), tmp_path / "err")
     assert "refusing to contact 'http://192.0.2.1/register'" in message and not opened.exists()
+
+
+@pytest.mark.parametrize("methods", [None, ["plain"]])
+def test_an_authorization_server_without_pkce_s256_is_refused(methods, tmp_path):
+    browser, opened = recording_browser(tmp_path)
+    with HostileServer() as hostile:
+        if methods is None:
+            hostile.as_metadata.pop("code_challenge_methods_supported")
+        else:
+            hostile.as_metadata["code_challenge_methods_supported"] = methods
+        _, message = initialize_error(hostile.url, hostile_env(tmp_path, browser), tmp_path / "err")
+    assert "does not advertise PKCE S256" in message and not opened.exists()
