@@ -104,8 +104,13 @@ def _first(leaves: list[BaseException]) -> str:
 _SCOPE_PARAM = re.compile(r'(?:^|[\s,])scope="([^"]*)"')
 
 
-def http_error_message(status: int, www_authenticate: str, retry_after: str | None) -> tuple[int, str]:
+def http_error_message(status: int, www_authenticate: str, retry_after: str | None,
+                       oauth: bool = False) -> tuple[int, str]:
     """JSON-RPC (code, message) for an HTTP refusal from the secured server."""
+    if status == 401 and oauth:  # the bridge signed in, and the server still refused the token
+        return AUTH_FAILED, ("authentication failed: the MCP server rejected the OAuth access token "
+                             "even after a fresh sign-in (HTTP 401). Ask its administrator to check "
+                             "the server's issuer and audience")
     if status == 401:
         return AUTH_FAILED, ("authentication failed: the MCP server rejected the API key "
                              "(HTTP 401). Check MCP_API_KEY")

@@ -302,7 +302,7 @@ class Bridge:
                 self._tg.start_soon(self._resend_pending)
                 return
             if status is not None:
-                code, text = http_error_message(*status)
+                code, text = http_error_message(*status, oauth=self.oauth is not None)
                 message = JSONRPCError(jsonrpc="2.0", id=mid, error=ErrorData(code=code, message=text))
         if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
             self.pending.pop(message.id, None)

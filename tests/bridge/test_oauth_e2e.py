@@ -153,3 +153,39 @@ def test_the_bridge_steps_up_when_a_tool_needs_a_scope_it_was_not_granted(auth_s
     assert updated is not None and not updated.is_error, updated
     assert {"tools:read", "tools:write"} <= set(after["scopes"])
     assert auth_server.grants() == ["authorization_code", "authorization_code"]
+
+
+def test_a_server_that_refuses_the_fresh_token_ends_in_one_clear_error_not_a_sign_in_loop(
+        auth_server, certs, sqlite_env, tmp_path):
+    # A misconfigured server: its metadata names this resource, but it checks another audience.
+    port = free_port()
+    server = ServerProcess(["--tls-cert", str(certs.cert_file), "--tls-key", str(certs.key_file),
+                            "--auth", "oauth", "--oauth-issuer", auth_server.issuer,
+                            "--public-url", f"https://localhost:{port}/mcp",
+                            "--oauth-audience", "https://elsewhere.example.com/mcp"],
+                           sqlite_env, tmp_path / "events.jsonl", port=port).start()
+    err = tmp_path / "bridge.err"
+    errors: list[str] = []
+
+    async def go():
+        from mcp.shared.exceptions import MCPError
+
+        async with bridged_session(server.url, bridge_env(certs, tmp_path), err, "--allow-http",
+                                   initialize=False) as session:
+            async def initialize():
+                try:
+                    await session.initialize()
+                except MCPError as exc:
+                    errors.append(exc.error.message)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(initialize)
+                await user_signs_in(err)
+
+    try:
+        anyio.run(go)
+    finally:
+        server.stop()
+    assert len(errors) == 1 and "rejected the OAuth access token even after a fresh sign-in" in errors[0]
+    assert "MCP_API_KEY" not in errors[0]
+    assert len(URL_LINE.findall(err.read_text())) == 1
