@@ -135,6 +135,13 @@ class BridgeOAuth(OAuthClientProvider):
                                 "authorization server to sign in with: set MCP_API_KEY")
         return self.context.auth_server_url
 
+    async def _perform_authorization(self) -> httpx2.Request:
+        try:
+            return await super()._perform_authorization()  # the code, and the exchange request
+        finally:
+            # A later registration (another issuer) registers the port-less loopback URI again.
+            self.context.client_metadata.redirect_uris = [AnyUrl(REGISTERED_REDIRECT_URI)]
+
     async def _perform_authorization_code_grant(self) -> tuple[str, str]:
         async with loopback_callback() as callback:
             self._callback = callback

@@ -147,3 +147,46 @@ def test_a_server_that_echoes_the_access_token_never_gets_it_to_the_desktop_clie
     text = anyio.run(go)
     _, record = state_file(tmp_path)
     assert text == "your token is ***" and record["tokens"]["access_token"] not in err.read_text()
+
+
+def test_when_the_server_moves_to_another_issuer_the_old_tokens_are_dropped_and_the_user_signs_in_there(
+        auth_server, oidc_provider_dir, certs, tmp_path):
+    from tests.oauth_provider.harness import AuthorizationServer, ResourceServer
+
+    other = AuthorizationServer(oidc_provider_dir).start(tmp_path)
+    first = ResourceServer(auth_server.issuer, certs.cert_file, certs.key_file).start(tmp_path)
+    moved = ResourceServer(other.issuer, certs.cert_file, certs.key_file, port=first.port)
+    err = tmp_path / "bridge.err"
+
+    async def go():
+        async with bridged_session(first.url, oauth_env(certs, tmp_path), err, "--allow-http",
+                                   initialize=False) as s:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(s.initialize)
+                await user_signs_in(err, login="alice")
+            _, before = state_file(tmp_path)
+            first.stop()
+            moved.start(tmp_path)
+            async with anyio.create_task_group() as tg:
+                async def call():
+                    nonlocal me
+                    me = json.loads((await s.call_tool("whoami", {})).content[0].text)
+
+                me = None
+                tg.start_soon(call)
+                await user_signs_in(err, login="bob", seen=1)
+            return before, me
+
+    try:
+        before, me = anyio.run(go)
+    finally:
+        moved.stop()
+        first.stop()
+        other.stop()
+    _, after = state_file(tmp_path)
+    assert me is not None and me["sub"] == "bob"
+    assert after["issuer"] == other.issuer and after["client"]["client_id"] != before["client"]["client_id"]
+    assert before["tokens"]["access_token"] not in json.dumps(after)
+    assert after["client"]["redirect_uris"] == ["http://127.0.0.1/callback"]  # not a past sign-in's port
+    assert f"now names the authorization server {other.issuer}" in err.read_text()
+    assert other.grants() == ["authorization_code"]

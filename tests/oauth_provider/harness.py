@@ -145,8 +145,8 @@ class ResourceServer:
         import socket
         import sys
 
-        self.port = free_port()
-        log = (log_dir / f"resource-server-{self.port}.log").open("w")
+        self.port = self.port or free_port()
+        log = (log_dir / f"resource-server-{self.port}.log").open("a")
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.oauth_provider.resource_server",
                                       self.issuer, str(self.port), str(self.cert_file), str(self.key_file)],
                                      cwd=HERE.parents[1], stdout=log, stderr=subprocess.STDOUT,
