@@ -52,7 +52,7 @@ _mcpadmin_words() {
         'audit failures') words='--since --until --source --log-file --log-group --by --event --fail-above --region --profile --endpoint-url --page-size --output -o --quiet -q --help' ;;
         'audit watch') words='--since --source --log-file --log-group --event --poll --region --profile --endpoint-url --help' ;;
         'bridge') words='--help' ;;
-        'bridge config') words='--url --name --key-from-stdin --ca-bundle --help' ;;
+        'bridge config') words='--url --name --key-from-stdin --ca-bundle --oauth --help' ;;
         'bridge run') words='--allow-http --version --help' ;;
         'completion') words='--help' ;;
         'cors') words='--help' ;;

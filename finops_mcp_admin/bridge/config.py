@@ -25,12 +25,15 @@ class BridgeConfig:
     ca_bundle: str | None = None
     timeout: float = 30.0
     max_response_bytes: int = 16 * 1024 * 1024
+    allow_http: bool = False  # http:// to loopback hosts (the server, and OAuth endpoints)
+    oauth_client_id: str | None = None  # pre-registered OAuth client; else Dynamic Client Registration
+    signin_timeout: float = 300.0  # how long an OAuth sign-in waits for the user in the browser
 
     @classmethod
     def from_env(cls, url: str | None = None, allow_http: bool = False,
                  environ: Mapping[str, str] | None = None) -> BridgeConfig:
         """MCP_SERVER_URL, MCP_API_KEY, MCP_CA_BUNDLE (or SSL_CERT_FILE), MCP_TIMEOUT,
-        MCP_MAX_RESPONSE_BYTES."""
+        MCP_MAX_RESPONSE_BYTES, MCP_OAUTH_CLIENT_ID, MCP_SIGNIN_TIMEOUT."""
         env = os.environ if environ is None else environ
         url = url or env.get("MCP_SERVER_URL", "")
         if not url:
@@ -58,8 +61,18 @@ class BridgeConfig:
             except (ssl.SSLError, OSError) as exc:  # was "unexpected SSLError" at first connect
                 raise InvalidInput(f"CA bundle {ca} holds no usable PEM certificate: "
                                    f"{getattr(exc, 'reason', None) or exc.strerror}") from None
+        try:
+            signin_timeout = float(env.get("MCP_SIGNIN_TIMEOUT") or 300)
+        except ValueError:
+            raise InvalidInput("MCP_SIGNIN_TIMEOUT must be a number of seconds") from None
+        if not 0 < signin_timeout <= 3600:
+            raise InvalidInput("MCP_SIGNIN_TIMEOUT must be between 0 and 3600 seconds")
+        client_id = env.get("MCP_OAUTH_CLIENT_ID", "").strip() or None
+        if client_id is not None and not client_id.isprintable():
+            raise InvalidInput("MCP_OAUTH_CLIENT_ID must be printable text")
         return cls(url=url, api_key=Secret(key) if key else None, ca_bundle=ca, timeout=timeout,
-                   max_response_bytes=max_bytes)
+                   max_response_bytes=max_bytes, allow_http=allow_http, oauth_client_id=client_id,
+                   signin_timeout=signin_timeout)
 
 
 def check_url(url: str, allow_http: bool) -> None:

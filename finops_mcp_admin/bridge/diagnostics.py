@@ -27,6 +27,11 @@ class Redactor:
         # Also as it appears inside a JSON string (a key with a quote or backslash is escaped).
         self._values = sorted(raw | {json.dumps(v)[1:-1] for v in raw}, key=len, reverse=True)
 
+    def add(self, value: str) -> None:
+        """Remove `value` too from now on: a token the bridge obtained while running."""
+        if len(value) >= 4 and value not in self._values:
+            self._values = sorted({*self._values, value, json.dumps(value)[1:-1]}, key=len, reverse=True)
+
     def __bool__(self) -> bool:
         return bool(self._values)
 
@@ -59,6 +64,9 @@ def describe_failure(exc: BaseException, url: str) -> str:
     leaves = _leaves(exc)
     text = " | ".join(f"{type(e).__name__}: {e}" for e in leaves)
     host = urlsplit(url).hostname or url
+    refused = [e for e in leaves if type(e).__name__ in _SIGN_IN_ERRORS]
+    if refused:  # bridge/oauth*.py and the SDK's OAuth flow: the check that failed, as it said
+        return f"OAuth sign-in to the MCP server at {host} failed: {_first(refused)}"
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         reason = text.split("certificate verify failed:")[-1].split("(_ssl")[0].strip(" .") \
             if "certificate verify failed:" in text else "untrusted certificate"
@@ -69,6 +77,11 @@ def describe_failure(exc: BaseException, url: str) -> str:
     if any("Timeout" in type(e).__name__ for e in leaves):
         return f"the MCP server at {host} did not answer in time (MCP_TIMEOUT)"
     return f"connection to the MCP server at {host} failed: {_first(leaves)}"
+
+
+#: The sign-in's own failures (bridge/oauth_policy.py and mcp.client.auth), named without importing
+#: them: this module must not pull in `mcp`.
+_SIGN_IN_ERRORS = ("SignInRefused", "OAuthFlowError", "OAuthTokenError", "OAuthRegistrationError")
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -91,8 +104,13 @@ def _first(leaves: list[BaseException]) -> str:
 _SCOPE_PARAM = re.compile(r'(?:^|[\s,])scope="([^"]*)"')
 
 
-def http_error_message(status: int, www_authenticate: str, retry_after: str | None) -> tuple[int, str]:
+def http_error_message(status: int, www_authenticate: str, retry_after: str | None,
+                       oauth: bool = False) -> tuple[int, str]:
     """JSON-RPC (code, message) for an HTTP refusal from the secured server."""
+    if status == 401 and oauth:  # the bridge signed in, and the server still refused the token
+        return AUTH_FAILED, ("authentication failed: the MCP server rejected the OAuth access token "
+                             "even after a fresh sign-in (HTTP 401). Ask its administrator to check "
+                             "the server's issuer and audience")
     if status == 401:
         return AUTH_FAILED, ("authentication failed: the MCP server rejected the API key "
                              "(HTTP 401). Check MCP_API_KEY")

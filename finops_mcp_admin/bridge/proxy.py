@@ -102,6 +102,11 @@ class Bridge:
         self._reinit_waiters: dict[str, anyio.Event] = {}
         self._reinit_count = 0
         self._upstream_done = anyio.Event()
+        self.oauth: httpx2.Auth | None = None
+        if config.api_key is None:  # sign in with OAuth when the server asks (bridge/oauth.py)
+            from .oauth import make_oauth
+
+            self.oauth = make_oauth(config, self.redact.add, self.note)
 
     def note(self, text: str) -> None:
         """A diagnostic line on stderr (redacted)."""
@@ -224,7 +229,7 @@ class Bridge:
             headers["Authorization"] = f"Bearer {self.config.api_key.reveal()}"
         timeout = httpx2.Timeout(self.config.timeout, read=max(self.config.timeout, 60.0))
         return httpx2.AsyncClient(headers=headers, verify=ssl_context(self.config), timeout=timeout,
-                                  trust_env=self._trust_env(), follow_redirects=False,
+                                  trust_env=self._trust_env(), follow_redirects=False, auth=self.oauth,
                                   event_hooks={"response": [on_response]})
 
     def _trust_env(self) -> bool:
@@ -297,7 +302,7 @@ class Bridge:
                 self._tg.start_soon(self._resend_pending)
                 return
             if status is not None:
-                code, text = http_error_message(*status)
+                code, text = http_error_message(*status, oauth=self.oauth is not None)
                 message = JSONRPCError(jsonrpc="2.0", id=mid, error=ErrorData(code=code, message=text))
         if isinstance(message, JSONRPCResponse | JSONRPCError) and message.id is not None:
             self.pending.pop(message.id, None)
@@ -352,6 +357,6 @@ class Bridge:
 def run_bridge(config: BridgeConfig) -> None:
     """Run until stdin closes. stderr is redacted for the whole process lifetime."""
     bridge = Bridge(config)
-    sys.stderr = Redactor(config.api_key).wrap(sys.stderr)  # tracebacks, warnings, logging too
+    sys.stderr = bridge.redact.wrap(sys.stderr)  # tracebacks, warnings, logging too; tokens as they come
     bridge.log = sys.stderr
     anyio.run(bridge.run)

@@ -47,7 +47,8 @@ Version = Annotated[bool, typer.Option("--version", callback=_version, is_eager=
 
 @app.command()
 def run(url: UrlArg = None, allow_http: AllowHttp = False, version: Version = False) -> None:
-    """Forward MCP between stdio and the server (key from MCP_API_KEY, never from argv).
+    """Forward MCP between stdio and the server (key from MCP_API_KEY, never from argv; without
+    a key, signs in with OAuth in the browser when the server asks).
 
     \b
     Example: MCP_API_KEY=... mcpadmin bridge https://mcp.example.com/mcp
@@ -72,6 +73,8 @@ def config(
         "--key-from-stdin", help="Embed the key read from stdin instead of a placeholder.")] = False,
     ca_bundle: Annotated[str | None, typer.Option(
         help="Private CA certificate to trust (sets MCP_CA_BUNDLE).")] = None,
+    oauth: Annotated[bool, typer.Option(
+        "--oauth", help="No MCP_API_KEY: the bridge signs in with OAuth in the browser.")] = False,
 ) -> None:
     """Print a ready-to-paste `mcpServers` JSON snippet for desktop MCP clients.
 
@@ -82,8 +85,10 @@ def config(
 
     check_url(url, allow_http=False)
     validate_name(name)
+    if oauth and key_from_stdin:
+        raise InvalidInput("--oauth and --key-from-stdin exclude each other")
     key = read_secret().reveal() if key_from_stdin else "<paste the key from mcpadmin keys create>"
-    env = {"MCP_SERVER_URL": url, "MCP_API_KEY": key}
+    env = {"MCP_SERVER_URL": url} if oauth else {"MCP_SERVER_URL": url, "MCP_API_KEY": key}
     if ca_bundle:
         if not Path(ca_bundle).is_file():
             raise InvalidInput(f"CA bundle {ca_bundle} does not exist")
