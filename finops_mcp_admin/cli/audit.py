@@ -74,7 +74,7 @@ def events(
     Example: mcpadmin audit events --since 7d -o json
     """
     start = parse_past(since, utcnow())
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         trail = s.audit_events(since=start)
     render.rows([e.to_public() for e in trail], EVENT_COLUMNS, output)
 

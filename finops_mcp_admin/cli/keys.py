@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 
 from .. import lifecycle
-from ..config import load_settings
 from ..durations import iso, parse_duration, parse_future, utcnow
 from ..errors import CheckFailed, InvalidInput
 from ..key_import import ImportFormat, parse_import
@@ -17,7 +16,7 @@ from . import _render as render
 from ._options import NamespaceOpt, OutputOpt, QuietOpt, ServerNameOpt, StoreOpt
 from ._render import OutputFormat
 from ._stdin import read_all_stdin, read_secret, stdin_is_terminal
-from ._store import command_store
+from ._store import command_settings, command_store
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke API keys.")
 
@@ -80,7 +79,7 @@ def create(
     """
     now = utcnow()
     expires_at = parse_future(expires, now) if expires else None
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=True) as (s, settings):
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
             scopes=scope or (), expires_at=expires_at, owner=owner, description=description,
@@ -111,7 +110,7 @@ def list_(
         include_all=all_, owner=owner, status=status,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
         unused_for=parse_duration(unused_for) if unused_for else None)
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         keys = lifecycle.list_keys(s, key_filter, utcnow())
     render.rows(_public(keys), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
 
@@ -124,7 +123,7 @@ def show(ref: RefArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
     \b
     Example: mcpadmin keys show ci-pipeline -o json
     """
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         key = lifecycle.resolve(s, ref).key
     render.record(key.to_public(utcnow()), output)
 
@@ -141,7 +140,7 @@ def hash_(
     Example: mcpadmin keys hash < key.txt >> hashes.txt
     """
     token = read_secret()
-    hasher = load_settings().hasher()
+    hasher = command_settings().hasher()
     if check is None:
         render.out(hasher.hash(token))
     elif hasher.verify(check.strip(), token):
@@ -159,7 +158,7 @@ def verify(store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: 
     Example: mcpadmin keys verify < key.txt
     """
     token = read_secret()
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=False) as (s, settings):
         result = lifecycle.verify_key(s, settings.hasher(), token, utcnow())
     if not quiet:
         data: dict[str, Any] = {"valid": result.valid, "reason": result.reason}
@@ -185,7 +184,7 @@ def rotate(
     """
     now = utcnow()
     grace_period = parse_duration(grace)
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=False) as (s, settings):
         old, issued = lifecycle.rotate_key(s, settings.hasher(), ref,
                                            grace=grace_period, actor=settings.actor, now=now)
     _issued(issued, output, quiet)
@@ -215,7 +214,7 @@ def revoke(
     if owner is not None and not all_:
         raise InvalidInput("--owner selects keys for bulk revocation: add --all")
     now = utcnow()
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         if ref is not None:
             revoked = lifecycle.revoke_key(s, ref, reason=reason, now=now)
         else:
@@ -243,7 +242,7 @@ def update(
     if max_sessions is not None:
         changes["max_sessions"] = (None if max_sessions.strip().lower() in CLEAR
                                    else parse_max_sessions(max_sessions))
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=False) as (s, settings):
         key = lifecycle.update_key(s, ref, actor=settings.actor, now=utcnow(), **changes)
     render.record(key.to_public(utcnow()), output)
 
@@ -275,7 +274,7 @@ def import_(
     Example: printenv API_KEYS | mcpadmin keys import --scope tools:read
     """
     entries = parse_import(read_all_stdin(), format_, name_prefix)
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=True) as (s, settings):
         imported = lifecycle.import_keys(s, settings.hasher(), entries,
                                          actor=settings.actor, now=utcnow(), scopes=scope or (),
                                          owner=owner)

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from ..config import load_settings
 from ..errors import InvalidInput
 from ..keys import validate_scope
 from ._options import NamespaceOpt, ServerNameOpt, StoreOpt
+from ._store import command_settings
 
 
 def _scope_map(values: list[str] | None) -> dict[str, str]:
@@ -118,5 +118,5 @@ def serve(
         session_idle_timeout=session_idle_timeout, header_timeout=header_timeout,
         handshake_timeout=handshake_timeout, max_connections=max_connections,
         max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip)
-    run(load_settings(store, namespace, server_name), opts,
+    run(command_settings(store, namespace, server_name), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

@@ -30,6 +30,7 @@ def test_create_prints_key_once_with_documented_fields(cli, backend):
 
 
 def test_create_quiet_prints_only_the_key(cli, backend):
+    assert cli("cors", "add", "https://seed.example").code == 0  # the store exists: no "created" note
     r = cli("keys", "create", "quiet-one", "-q", "--scope", "tools:read")
     assert r.code == 0 and r.stderr == ""
     key = r.stdout.strip()
