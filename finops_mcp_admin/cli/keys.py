@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 
 from .. import lifecycle
+from ..config import Settings
+from ..config_report import span
 from ..durations import iso, parse_duration, parse_future, utcnow
 from ..errors import CheckFailed, InvalidInput
 from ..key_import import ImportFormat, parse_import
@@ -16,7 +19,7 @@ from . import _render as render
 from ._options import NamespaceOpt, OutputOpt, QuietOpt, ServerNameOpt, StoreOpt
 from ._render import OutputFormat
 from ._stdin import read_all_stdin, read_secret, stdin_is_terminal
-from ._store import command_settings, command_store
+from ._store import command_settings, command_store, open_command_store
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke API keys.")
 
@@ -65,7 +68,8 @@ def create(
     name: Annotated[str, typer.Argument(help="Unique name of the client, e.g. ci-pipeline.")],
     scope: ScopeOpt = None,
     expires: Annotated[str | None, typer.Option(
-        help="Lifetime (90d, 24h) or ISO date; default never.")] = None,
+        help="Lifetime (90d, 24h), ISO date, or never [default: default_expires in the config "
+             "file, else never, with a warning].")] = None,
     owner: OwnerOpt = None,
     description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
     rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
@@ -74,18 +78,54 @@ def create(
 ) -> None:
     """Create a key and print it once (exit 4 if an active key has this NAME).
 
+    Without --scope or --expires the config file's default_scopes / default_expires apply, and
+    stderr says so; with neither, the key is created with a warning.
+
     \b
     Example: KEY=$(mcpadmin keys create ci-pipeline --scope tools:read --expires 90d -q)
     """
     now = utcnow()
-    expires_at = parse_future(expires, now) if expires else None
-    with command_store(store, namespace, server_name, create=True) as (s, settings):
+    settings = command_settings(store, namespace, server_name)
+    scopes, expires_at, notes = _creation_defaults(name, scope, expires, settings, now)
+    with open_command_store(settings, create=True) as s:
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
-            scopes=scope or (), expires_at=expires_at, owner=owner, description=description,
+            scopes=scopes, expires_at=expires_at, owner=owner, description=description,
             rate=rate, max_sessions=None if max_sessions is None else parse_max_sessions(max_sessions))
-    _warn_unscoped(scope, f"key {issued.key.name!r} has")
+    for line in notes:
+        render.note(line)
     _issued(issued, output, quiet)
+
+
+def _creation_defaults(name: str, scope: list[str] | None, expires: str | None, settings: Settings,
+                       now: datetime) -> tuple[tuple[str, ...], datetime | None, list[str]]:
+    """The scopes and expiry a new key gets, and the stderr notes that say where they came from
+    (not muted by -q: a key nobody meant to be unscoped or eternal must not pass unnoticed)."""
+    notes: list[str] = []
+
+    def where(key: str) -> str:
+        in_profile = settings.origins.get(key) == "profile"
+        return f"profile {settings.profile!r}" if in_profile else "the config file"
+
+    scopes: tuple[str, ...] = tuple(scope or ())
+    if not scopes and settings.default_scopes:
+        scopes = settings.default_scopes
+        notes.append(f"note: key {name!r} gets default_scopes {', '.join(scopes)} "
+                     f"from {where('default_scopes')}")
+    elif not scopes:
+        notes.append(f"warning: key {name!r} has no scope: the server lets it only initialize and ping; "
+                     "pass --scope (e.g. --scope tools:read) or set default_scopes in the config file")
+    if expires is not None and expires.strip().lower() == "never":
+        return scopes, None, notes
+    if expires is not None:
+        return scopes, parse_future(expires, now), notes
+    if settings.default_expires is not None:
+        notes.append(f"note: key {name!r} expires in {span(settings.default_expires)} "
+                     f"(default_expires from {where('default_expires')})")
+        return scopes, now + settings.default_expires, notes
+    notes.append(f"warning: key {name!r} never expires: pass --expires (e.g. --expires 90d, or "
+                 "--expires never to mean it) or set default_expires in the config file")
+    return scopes, None, notes
 
 
 @app.command("list")
