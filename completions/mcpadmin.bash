@@ -4,7 +4,7 @@ _mcpadmin_words() {
     local words=''
     case "$2" in
     sub) case "$1" in
-        '') words='audit bridge completion cors keys oauth serve stack' ;;
+        '') words='audit bridge completion config cors keys oauth serve stack' ;;
         'audit') words='alarms cors events failures watch' ;;
         'audit alarms') words='' ;;
         'audit cors') words='' ;;
@@ -15,6 +15,9 @@ _mcpadmin_words() {
         'bridge config') words='' ;;
         'bridge run') words='' ;;
         'completion') words='' ;;
+        'config') words='path show' ;;
+        'config path') words='' ;;
+        'config show') words='' ;;
         'cors') words='add check list remove' ;;
         'cors add') words='' ;;
         'cors check') words='' ;;
@@ -44,7 +47,7 @@ _mcpadmin_words() {
         'stack validate') words='' ;;
         esac ;;
     opt) case "$1" in
-        '') words='--debug --version --help' ;;
+        '') words='--debug --version --profile --help' ;;
         'audit') words='--help' ;;
         'audit alarms') words='--stack --region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'audit cors') words='--since --until --source --log-file --log-group --by --fail-above --region --profile --endpoint-url --page-size --output -o --quiet -q --help' ;;
@@ -55,6 +58,9 @@ _mcpadmin_words() {
         'bridge config') words='--url --name --key-from-stdin --ca-bundle --oauth --help' ;;
         'bridge run') words='--allow-http --version --help' ;;
         'completion') words='--help' ;;
+        'config') words='--help' ;;
+        'config path') words='--help' ;;
+        'config show') words='--store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'cors') words='--help' ;;
         'cors add') words='--store --namespace --redis-server-name --quiet -q --help' ;;
         'cors check') words='--store --namespace --redis-server-name --quiet -q --help' ;;
@@ -84,6 +90,7 @@ _mcpadmin_words() {
         'stack validate') words='--template -t --region --output -o --quiet -q --help' ;;
         esac ;;
     val) case "$1|$3" in
+        '|--profile') words='' ;;
         'audit alarms|--stack') words='' ;;
         'audit alarms|--region') words='' ;;
         'audit alarms|--profile') words='' ;;
@@ -135,6 +142,11 @@ _mcpadmin_words() {
         'bridge config|--url') words='' ;;
         'bridge config|--name') words='' ;;
         'bridge config|--ca-bundle') words='@files' ;;
+        'config show|--store') words='' ;;
+        'config show|--namespace') words='' ;;
+        'config show|--redis-server-name') words='' ;;
+        'config show|--output') words='table json csv' ;;
+        'config show|-o') words='table json csv' ;;
         'cors add|--store') words='' ;;
         'cors add|--namespace') words='' ;;
         'cors add|--redis-server-name') words='' ;;

@@ -1,4 +1,4 @@
-"""Settings, resolved as: flag > environment > config file > default.
+"""Settings, resolved as: flag > environment > profile section > config file > default.
 
 Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
 (`~/.config/mcpadmin/config.toml`). Example:
@@ -7,11 +7,16 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
     namespace = "prod"
     redis_server_name = "master.mcp.abc123.use1.cache.amazonaws.com"   # through a tunnel
     redis_password_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:..."
+    default_tool_scope = "tools:read"   # serve: tools not in [tool_scopes] (unset: refused under --app)
+    log_file = "/var/log/mcp/events.jsonl"   # audit failures|cors|watch (or log_group = "/mcp/prod")
+    default_expires = "90d"                  # keys create without --expires
+    default_scopes = ["tools:read"]          # keys create without --scope
     [argon2]
     time_cost = 2
     memory_cost = 19456
     parallelism = 1
-    default_tool_scope = "tools:read"   # serve: tools not in [tool_scopes] (unset: refused under --app)
+    [profile.prod]                           # --profile prod / MCPADMIN_PROFILE=prod
+    store = "rediss://127.0.0.1:16379/0"
     [tool_scopes]            # serve: scope needed per tool
     update_tagging_policy = "tools:write"
     [method_scopes]          # serve: scopes for MCP methods the built-in map lacks
@@ -37,9 +42,12 @@ import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .config_layers import DEFAULT, ENV, Layers, Resolved
+from .durations import parse_duration
 from .errors import InvalidInput
 from .keys import HashParams, KeyHasher, validate_scope
 from .store import KeyStore, open_store
@@ -102,6 +110,19 @@ class Settings:
     public_url: str | None = None
     oauth_introspection_url: str | None = None
     oauth_scope_map: dict[str, str] = field(default_factory=dict)
+    #: audit: security-event logs (`log_file`, MCPADMIN_LOG_FILE, --log-file).
+    log_files: tuple[str, ...] = ()
+    #: audit: the server's CloudWatch Logs group (`log_group`, MCPADMIN_LOG_GROUP, --log-group).
+    log_group: str | None = None
+    #: keys create: the lifetime of a key created without --expires (`default_expires`).
+    default_expires: timedelta | None = None
+    #: keys create: the scopes of a key created without --scope (`default_scopes`).
+    default_scopes: tuple[str, ...] | None = None
+    #: The `[profile.NAME]` in use, and the config file read.
+    profile: str | None = None
+    config_file: str = ""
+    #: Where each setting came from (flag, env, profile, file, default), for `config show`.
+    origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _NAMESPACE.match(self.namespace):
@@ -109,13 +130,13 @@ class Settings:
                 f"invalid namespace {self.namespace!r}: use 1-64 letters, digits, '.', '_' or '-'"
             )
 
-    def open_store(self, retries: int = 0) -> KeyStore:
+    def open_store(self, retries: int = 0, create: bool = True) -> KeyStore:
         """The store these settings name. retries: Redis command retries (0 for the CLI: fail
-        fast; servers use 1)."""
+        fast; servers use 1). create=False: a missing SQLite store is NotFound, never made."""
         return open_store(self.store_url, namespace=self.namespace, actor=self.actor,
                           password=self._password(), ca_file=self.redis_ca_file,
                           audit_maxlen=self.audit_maxlen, retries=retries,
-                          server_name=self.redis_server_name)
+                          server_name=self.redis_server_name, create=create)
 
     def _password(self) -> str | None:
         """The Redis password: given directly, else read from Secrets Manager (Redis URLs only,
@@ -153,50 +174,78 @@ def _int(value: Any, what: str) -> int:
 
 
 def load_settings(store: str | None = None, namespace: str | None = None,
-                  redis_server_name: str | None = None) -> Settings:
-    """Resolve settings from the given flags, the environment, the config file and defaults."""
-    env = os.environ
-    file = _read_file(config_path())
-    argon = file.get("argon2", {}) if isinstance(file.get("argon2", {}), dict) else {}
+                  redis_server_name: str | None = None, *, profile: str | None = None,
+                  log_files: list[str] | None = None, log_group: str | None = None) -> Settings:
+    """Resolve settings from the given flags, the environment, the chosen profile of the config
+    file, its top level and defaults (in that order; see config_layers)."""
+    path = config_path()
+    layers = Layers(_read_file(path), path, os.environ, profile)
+    got: dict[str, Resolved] = {}
 
-    def pick(flag: Any, env_name: str, file_value: Any, default: Any) -> Any:
-        for value in (flag, env.get(env_name), file_value):
-            if value not in (None, ""):
-                return value
-        return default
+    def pick(key: str, flag: Any = None, default: Any = None) -> Any:
+        got[key] = layers.get(key, flag, default)
+        return got[key].value
 
     defaults = HashParams()
-    params = HashParams(
-        time_cost=_int(pick(None, "MCPADMIN_ARGON2_TIME_COST", argon.get("time_cost"),
-                            defaults.time_cost), "argon2 time_cost"),
-        memory_cost=_int(pick(None, "MCPADMIN_ARGON2_MEMORY_COST", argon.get("memory_cost"),
-                              defaults.memory_cost), "argon2 memory_cost"),
-        parallelism=_int(pick(None, "MCPADMIN_ARGON2_PARALLELISM", argon.get("parallelism"),
-                              defaults.parallelism), "argon2 parallelism"),
+    params = HashParams(**{name: _int(pick(f"argon2.{name}", None, getattr(defaults, name)),
+                                      f"argon2 {name}")
+                           for name in ("time_cost", "memory_cost", "parallelism")})
+    actor = str(pick("actor", None, "") or _default_actor())
+    values: dict[str, Any] = dict(
+        store_url=str(pick("store", store, default_store_url())),
+        namespace=str(pick("namespace", namespace, "mcpadmin")),
+        hash_params=params, actor=actor,
+        redis_password=pick("redis_password"), redis_ca_file=pick("redis_ca_file"),
+        redis_server_name=pick("redis_server_name", redis_server_name),
+        redis_password_secret_arn=pick("redis_password_secret_arn"),
+        audit_maxlen=_int(pick("audit_maxlen", None, 100_000), "audit_maxlen"),
+        tool_scopes=_scope_table(pick("tool_scopes", None, {}), "tool_scopes"),
+        method_scopes=_scope_table(pick("method_scopes", None, {}), "method_scopes"),
+        default_tool_scope=_default_tool_scope(pick("default_tool_scope")),
+        log_files=_paths(pick("log_file", log_files)), log_group=pick("log_group", log_group),
+        default_expires=_default_expires(pick("default_expires")),
+        default_scopes=_default_scopes(pick("default_scopes")),
+        profile=layers.profile.value, config_file=str(path),
+        auth=pick("auth"), oauth_issuer=pick("oauth_issuer"), public_url=pick("public_url"),
+        oauth_introspection_url=pick("oauth_introspection_url"),
+        oauth_scope_map=_scope_table(pick("oauth_scope_map", None, {}), "oauth_scope_map"),
     )
-    return Settings(
-        store_url=str(pick(store, "MCPADMIN_STORE", file.get("store"), default_store_url())),
-        namespace=str(pick(namespace, "MCPADMIN_NAMESPACE", file.get("namespace"), "mcpadmin")),
-        hash_params=params,
-        actor=str(pick(None, "MCPADMIN_ACTOR", file.get("actor"), "") or _default_actor()),
-        redis_password=pick(None, "MCPADMIN_REDIS_PASSWORD", file.get("redis_password"), None),
-        redis_ca_file=pick(None, "MCPADMIN_REDIS_CA", file.get("redis_ca_file"), None),
-        redis_server_name=pick(redis_server_name, "MCPADMIN_REDIS_SERVER_NAME",
-                               file.get("redis_server_name"), None),
-        redis_password_secret_arn=pick(None, "MCPADMIN_REDIS_PASSWORD_SECRET_ARN",
-                                       file.get("redis_password_secret_arn"), None),
-        audit_maxlen=_int(pick(None, "MCPADMIN_AUDIT_MAXLEN", file.get("audit_maxlen"), 100_000),
-                          "audit_maxlen"),
-        tool_scopes=_scope_table(file.get("tool_scopes", {}), "tool_scopes"),
-        method_scopes=_scope_table(file.get("method_scopes", {}), "method_scopes"),
-        default_tool_scope=_default_tool_scope(file.get("default_tool_scope")),
-        auth=pick(None, "MCPADMIN_AUTH", file.get("auth"), None),
-        oauth_issuer=pick(None, "MCPADMIN_OAUTH_ISSUER", file.get("oauth_issuer"), None),
-        public_url=pick(None, "MCPADMIN_PUBLIC_URL", file.get("public_url"), None),
-        oauth_introspection_url=pick(None, "MCPADMIN_OAUTH_INTROSPECTION_URL",
-                                     file.get("oauth_introspection_url"), None),
-        oauth_scope_map=_scope_table(file.get("oauth_scope_map", {}), "oauth_scope_map"),
-    )
+    got["profile"], got["config_file"] = layers.profile, Resolved(
+        str(path), ENV if os.environ.get("MCPADMIN_CONFIG") else DEFAULT)
+    return Settings(**values, origins={key: r.origin for key, r in got.items()})
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    """log_file: one path (flag list, env, file) or a list of paths in the config file."""
+    items = value if isinstance(value, list | tuple) else [] if value is None else [value]
+    if not all(isinstance(item, str) and item for item in items):
+        raise InvalidInput("config log_file must be a path or a list of paths")
+    return tuple(os.path.expanduser(item) for item in items)
+
+
+def _default_expires(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"config default_expires must be a duration such as \"90d\", not {value!r}")
+    try:
+        delta = parse_duration(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"config default_expires: {exc}") from None
+    if delta <= timedelta(0):
+        raise InvalidInput(f"config default_expires {value!r} must be a positive duration such as \"90d\"")
+    return delta
+
+
+def _default_scopes(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise InvalidInput('config default_scopes must be a non-empty list such as ["tools:read"]')
+    try:
+        return tuple(validate_scope(v) for v in value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"config default_scopes: {exc}") from None
 
 
 def _scope_table(table: Any, name: str) -> dict[str, str]:

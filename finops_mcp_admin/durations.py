@@ -90,9 +90,14 @@ def parse_future(text: str, now: datetime) -> datetime:
     instant = _parse_instant(text)
     if instant is None:
         try:
-            return now + parse_duration(text)
+            delta = parse_duration(text)
         except InvalidInput:
             raise InvalidInput(f"invalid time {text!r}: use {HELP}") from None
+        if delta <= timedelta(0):
+            # `--expires 0` would make a key that is expired the moment it is printed.
+            raise InvalidInput(f"invalid time {text!r}: an expiry must lie in the future, "
+                               "use a positive duration such as 90d")
+        return now + delta
     if instant <= now:
         raise InvalidInput(f"time {text!r} is in the past")
     if instant - now > MAX_DURATION:

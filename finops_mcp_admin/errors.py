@@ -78,3 +78,11 @@ class Interrupted(AdminError):
     """The user interrupted the command or declined a confirmation."""
 
     exit_code = INTERRUPTED
+
+
+class NotConfigured(AdminError):
+    """Something the command needs is not set anywhere (flag, environment, config file): a setup
+    problem, exit 5 like an unreachable backend, so a cron `|| page` line does not read it as
+    findings (1) or a typo (2)."""
+
+    exit_code = UNAVAILABLE

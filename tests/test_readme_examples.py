@@ -59,12 +59,6 @@ SKIPS: dict[str, str] = {
     "\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
     "\"clientInfo\":{\"name\":\"check\",\"version\":\"0\"}}}' \\\n     https://mcp.example.com/mcp"
     "          # 200; without the header: 401; over http://: 403": "step 5 (real ALB)",
-    "mcpadmin audit failures --since 2026-11-20T00:00Z --until 2026-11-21T00:00Z --by none -o csv":
-        "no --log-file: needs issue 12 point 1 (the source from MCPADMIN_LOG_FILE, set by this test); "
-        "remove this entry once that is merged",
-    "mcpadmin audit cors --since 7d --by path                                          # "
-    "cors_rejected (R23.3)":
-        "no --log-file: needs issue 12 point 1 (as above); remove this entry once that is merged",
     "mcpadmin audit watch --log-file /var/log/mcp/events.jsonl                         # live, "
     "Ctrl-C to stop":
         "runs until Ctrl-C",

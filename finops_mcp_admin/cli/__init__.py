@@ -18,7 +18,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_CODES, INTERRUPTED, USAGE, AdminError
-from . import audit, bridge, cors, keys, oauth, stack
+from . import _store, audit, bridge, config, cors, keys, oauth, stack
 from ._help import HelpGroup
 from .serve import serve
 
@@ -36,6 +36,7 @@ app.add_typer(audit.app, name="audit", cls=HelpGroup)
 app.add_typer(bridge.app, name="bridge")
 app.add_typer(stack.app, name="stack", cls=HelpGroup)
 app.add_typer(oauth.app, name="oauth", cls=HelpGroup)
+app.add_typer(config.app, name="config", cls=HelpGroup)
 app.command()(serve)
 
 _debug = False
@@ -73,10 +74,15 @@ def root(
         "--debug", envvar="MCPADMIN_DEBUG", help="Show tracebacks for unexpected errors.")] = False,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    profile: Annotated[str | None, typer.Option(
+        "--profile", metavar="NAME",
+        help="Use the config file's [profile.NAME] section (or MCPADMIN_PROFILE); not the AWS "
+             "profile, which AWS commands take after their name.")] = None,
 ) -> None:
     """Security administration for remote MCP servers: API keys, CORS, stack, audit."""
     global _debug
     _debug = debug
+    _store.selected_profile = profile
 
 
 def _fail(prog: str, message: str, code: int) -> None:

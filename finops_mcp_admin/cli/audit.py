@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 
@@ -25,7 +25,7 @@ from ._options import (
     aws_options,
 )
 from ._render import OutputFormat
-from ._store import command_store
+from ._store import command_settings, command_store
 
 if TYPE_CHECKING:
     from ..monitoring import QueryResult
@@ -51,11 +51,15 @@ class By(StrEnum):
 SinceOpt = Annotated[str, typer.Option(help="Window start, inclusive: 30m, 1h, 7d or an ISO time.")]
 UntilOpt = Annotated[str | None, typer.Option(
     help="Window end, exclusive: a duration back from now or an ISO time [default: now].")]
-SourceOpt = Annotated[Source, typer.Option(help="local JSON-lines files or CloudWatch Logs.")]
+SourceOpt = Annotated[Source | None, typer.Option(
+    help="local JSON-lines files or CloudWatch Logs [default: whichever of log file and log group "
+         "is configured; exit 5 if neither].")]
 LogFileOpt = Annotated[list[str] | None, typer.Option(
-    "--log-file", help="Security-event log (its rotations .1, .2.gz… are read too); repeatable.")]
+    "--log-file", help="Security-event log (its rotations .1, .2.gz… are read too); repeatable "
+                       "[default: MCPADMIN_LOG_FILE, log_file in the config file].")]
 LogGroupOpt = Annotated[str | None, typer.Option(
-    envvar="MCPADMIN_LOG_GROUP", help="CloudWatch Logs group of the server.")]
+    help="CloudWatch Logs group of the server [default: MCPADMIN_LOG_GROUP, log_group in the "
+         "config file].")]
 ByOpt = Annotated[By, typer.Option(help="Group counts by this field, or none to list the events.")]
 FailAboveOpt = Annotated[int | None, typer.Option(help="Exit 1 when more than N events match (for cron).")]
 PageSizeOpt = Annotated[int, typer.Option(min=1, max=10_000, help="CloudWatch events per page.")]
@@ -79,9 +83,23 @@ def events(
     Example: mcpadmin audit events --since 7d -o json
     """
     start = parse_past(since, utcnow())
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         trail = s.audit_events(since=start)
     render.rows([e.to_public() for e in trail], EVENT_COLUMNS, output, quiet_field="key_id", quiet=quiet)
+
+
+class _Configured(NamedTuple):
+    source: Source
+    log_files: tuple[str, ...]
+    log_group: str | None
+
+
+def _configured(source: Source | None, log_file: list[str] | None, log_group: str | None) -> _Configured:
+    """The source to read and its files or group: flags, else the environment and config file."""
+    from ..event_source import choose_source
+
+    settings = command_settings(log_files=log_file, log_group=log_group)
+    return _Configured(choose_source(settings, source), settings.log_files, settings.log_group)
 
 
 def _group(by: By) -> str | None:
@@ -107,7 +125,7 @@ def _show(result: QueryResult, output: OutputFormat, quiet: bool, by: By) -> Non
 
 @app.command()
 def failures(
-    since: SinceOpt = "1h", until: UntilOpt = None, source: SourceOpt = Source.local,
+    since: SinceOpt = "1h", until: UntilOpt = None, source: SourceOpt = None,
     log_file: LogFileOpt = None, log_group: LogGroupOpt = None, by: ByOpt = By.ip,
     event: EventOpt = None, fail_above: FailAboveOpt = None, region: RegionOpt = None,
     profile: ProfileOpt = None, endpoint_url: EndpointOpt = None, page_size: PageSizeOpt = 10_000,
@@ -121,8 +139,10 @@ def failures(
     from ..monitoring import Query, run
     from ..security_events.records import Window
 
+    configured = _configured(source, log_file, log_group)
     result = run(Query(frozenset(event or [schema.AUTH_FAILURE]), Window.parse(since, until, utcnow()),
-                       source=source, log_files=tuple(log_file or ()), log_group=log_group,
+                       source=configured.source, log_files=configured.log_files,
+                       log_group=configured.log_group,
                        aws=aws_options(region, profile, endpoint_url), page_size=page_size,
                        by=_group(by), fail_above=fail_above))
     _show(result, output, quiet, by)
@@ -131,7 +151,7 @@ def failures(
 
 @app.command()
 def cors(
-    since: SinceOpt = "1h", until: UntilOpt = None, source: SourceOpt = Source.local,
+    since: SinceOpt = "1h", until: UntilOpt = None, source: SourceOpt = None,
     log_file: LogFileOpt = None, log_group: LogGroupOpt = None, by: ByOpt = By.ip,
     fail_above: FailAboveOpt = None, region: RegionOpt = None, profile: ProfileOpt = None,
     endpoint_url: EndpointOpt = None, page_size: PageSizeOpt = 10_000,
@@ -145,8 +165,10 @@ def cors(
     from ..monitoring import Query, run
     from ..security_events.records import Window
 
+    configured = _configured(source, log_file, log_group)
     result = run(Query(frozenset([schema.CORS_REJECTED]), Window.parse(since, until, utcnow()),
-                       source=source, log_files=tuple(log_file or ()), log_group=log_group,
+                       source=configured.source, log_files=configured.log_files,
+                       log_group=configured.log_group,
                        aws=aws_options(region, profile, endpoint_url), page_size=page_size,
                        by=_group(by), fail_above=fail_above))
     _show(result, output, quiet, by)
@@ -178,8 +200,10 @@ def alarms(
 @app.command()
 def watch(
     since: Annotated[str, typer.Option(help="Also show events this far back before following.")] = "5m",
-    source: SourceOpt = Source.local,
-    log_file: Annotated[str | None, typer.Option(help="Security-event log to follow.")] = None,
+    source: SourceOpt = None,
+    log_file: Annotated[str | None, typer.Option(
+        help="Security-event log to follow [default: MCPADMIN_LOG_FILE, log_file in the config "
+             "file].")] = None,
     log_group: LogGroupOpt = None, event: EventOpt = None,
     poll: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
     region: RegionOpt = None, profile: ProfileOpt = None, endpoint_url: EndpointOpt = None,
@@ -192,8 +216,10 @@ def watch(
     from .. import monitoring as core
     from ..security_events.records import Window
 
+    configured = _configured(source, [log_file] if log_file else None, log_group)
     watched = core.Query(frozenset(event or [schema.AUTH_FAILURE]), Window.parse(since, None, utcnow()),
-                         source=source, log_files=(log_file,) if log_file else (), log_group=log_group,
+                         source=configured.source, log_files=configured.log_files[:1],
+                         log_group=configured.log_group,
                          aws=aws_options(region, profile, endpoint_url))
     for item, count in core.watch(watched, poll):
         sys.stdout.write(f"{item.get(schema.TS)}  {item.get(schema.EVENT)}  {item.get(schema.REASON)}  "

@@ -26,7 +26,7 @@ def list_(store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: S
     \b
     Example: mcpadmin cors list -o json
     """
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         rows = core.list_origins(s)
     render.rows(rows, COLUMNS, output, quiet_field="origin", quiet=quiet)
 
@@ -39,7 +39,7 @@ def add(origins: OriginsArg, store: StoreOpt = None, namespace: NamespaceOpt = N
     \b
     Example: mcpadmin cors add https://finops.example.com
     """
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=True) as (s, _):
         added = core.add_origins(s, origins)
     render.note(f"added: {', '.join(added)}" if added else "already allowed; nothing changed", quiet)
 
@@ -52,7 +52,7 @@ def remove(origins: OriginsArg, store: StoreOpt = None, namespace: NamespaceOpt 
     \b
     Example: mcpadmin cors remove https://old.example.com
     """
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         removed = core.remove_origins(s, origins)
     render.note(f"removed: {', '.join(removed)}", quiet)
 
@@ -66,7 +66,7 @@ def check(origin: Annotated[str, typer.Argument(help="The Origin header value to
     \b
     Example: mcpadmin cors check https://finops.example.com
     """
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         allowed = core.check_origin(s, origin)
     if not allowed:
         raise CheckFailed(f"refused: {origin!r} is not on the allowlist")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from .. import lifecycle
-from ..config import load_settings
+from ..config import Settings
+from ..config_report import span
 from ..durations import iso, parse_duration, parse_future, utcnow
 from ..errors import CheckFailed, InvalidInput
 from ..key_import import ImportFormat, parse_import
@@ -18,7 +20,7 @@ from . import _render as render
 from ._options import NamespaceOpt, OutputOpt, QuietOpt, ServerNameOpt, StoreOpt
 from ._render import OutputFormat
 from ._stdin import read_all_stdin, read_secret, stdin_is_terminal
-from ._store import command_store
+from ._store import command_settings, command_store, open_command_store
 
 app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke API keys.")
 
@@ -75,7 +77,8 @@ def create(
     name: Annotated[str, typer.Argument(help="Unique name of the client, e.g. ci-pipeline.")],
     scope: ScopeOpt = None,
     expires: Annotated[str | None, typer.Option(
-        help="Lifetime (90d, 24h) or ISO date; default never.")] = None,
+        help="Lifetime (90d, 24h), ISO date, or never [default: default_expires in the config "
+             "file, else never, with a warning].")] = None,
     owner: OwnerOpt = None,
     description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
     rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
@@ -84,18 +87,54 @@ def create(
 ) -> None:
     """Create a key and print it once (exit 4 if an active key has this NAME).
 
+    Without --scope or --expires the config file's default_scopes / default_expires apply, and
+    stderr says so; with neither, the key is created with a warning.
+
     \b
     Example: KEY=$(mcpadmin keys create ci-pipeline --scope tools:read --expires 90d -q)
     """
     now = utcnow()
-    expires_at = parse_future(expires, now) if expires else None
-    with command_store(store, namespace, server_name) as (s, settings):
+    settings = command_settings(store, namespace, server_name)
+    scopes, expires_at, notes = _creation_defaults(name, scope, expires, settings, now)
+    with open_command_store(settings, create=True) as s:
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
-            scopes=scope or (), expires_at=expires_at, owner=owner, description=description,
+            scopes=scopes, expires_at=expires_at, owner=owner, description=description,
             rate=rate, max_sessions=None if max_sessions is None else parse_max_sessions(max_sessions))
-    _warn_unscoped(scope, f"key {issued.key.name!r} has")
+    for line in notes:
+        render.note(line)
     _issued(issued, output, quiet)
+
+
+def _creation_defaults(name: str, scope: list[str] | None, expires: str | None, settings: Settings,
+                       now: datetime) -> tuple[tuple[str, ...], datetime | None, list[str]]:
+    """The scopes and expiry a new key gets, and the stderr notes that say where they came from
+    (not muted by -q: a key nobody meant to be unscoped or eternal must not pass unnoticed)."""
+    notes: list[str] = []
+
+    def where(key: str) -> str:
+        in_profile = settings.origins.get(key) == "profile"
+        return f"profile {settings.profile!r}" if in_profile else "the config file"
+
+    scopes: tuple[str, ...] = tuple(scope or ())
+    if not scopes and settings.default_scopes:
+        scopes = settings.default_scopes
+        notes.append(f"note: key {name!r} gets default_scopes {', '.join(scopes)} "
+                     f"from {where('default_scopes')}")
+    elif not scopes:
+        notes.append(f"warning: key {name!r} has no scope: the server lets it only initialize and ping; "
+                     "pass --scope (e.g. --scope tools:read) or set default_scopes in the config file")
+    if expires is not None and expires.strip().lower() == "never":
+        return scopes, None, notes
+    if expires is not None:
+        return scopes, parse_future(expires, now), notes
+    if settings.default_expires is not None:
+        notes.append(f"note: key {name!r} expires in {span(settings.default_expires)} "
+                     f"(default_expires from {where('default_expires')})")
+        return scopes, now + settings.default_expires, notes
+    notes.append(f"warning: key {name!r} never expires: pass --expires (e.g. --expires 90d, or "
+                 "--expires never to mean it) or set default_expires in the config file")
+    return scopes, None, notes
 
 
 @app.command("list")
@@ -120,7 +159,7 @@ def list_(
         include_all=all_, owner=owner, status=status.value if status else None,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
         unused_for=parse_duration(unused_for) if unused_for else None)
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         keys = lifecycle.list_keys(s, key_filter, utcnow())
     render.rows(_public(keys), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
 
@@ -133,7 +172,7 @@ def show(ref: RefArg, store: StoreOpt = None, namespace: NamespaceOpt = None,
     \b
     Example: mcpadmin keys show ci-pipeline -o json
     """
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         key = lifecycle.resolve(s, ref).key
     render.record(key.to_public(utcnow()), output)
 
@@ -150,7 +189,7 @@ def hash_(
     Example: mcpadmin keys hash < key.txt >> hashes.txt
     """
     token = read_secret()
-    hasher = load_settings().hasher()
+    hasher = command_settings().hasher()
     if check is None:
         render.out(hasher.hash(token))
     elif hasher.verify(check.strip(), token):
@@ -168,7 +207,7 @@ def verify(store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: 
     Example: mcpadmin keys verify < key.txt
     """
     token = read_secret()
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=False) as (s, settings):
         result = lifecycle.verify_key(s, settings.hasher(), token, utcnow())
     if not quiet:
         data: dict[str, Any] = {"valid": result.valid, "reason": result.reason}
@@ -194,7 +233,7 @@ def rotate(
     """
     now = utcnow()
     grace_period = parse_duration(grace)
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=False) as (s, settings):
         old, issued = lifecycle.rotate_key(s, settings.hasher(), ref,
                                            grace=grace_period, actor=settings.actor, now=now)
     _issued(issued, output, quiet)
@@ -224,7 +263,7 @@ def revoke(
     if owner is not None and not all_:
         raise InvalidInput("--owner selects keys for bulk revocation: add --all")
     now = utcnow()
-    with command_store(store, namespace, server_name) as (s, _):
+    with command_store(store, namespace, server_name, create=False) as (s, _):
         if ref is not None:
             revoked = lifecycle.revoke_key(s, ref, reason=reason, now=now)
         else:
@@ -252,7 +291,7 @@ def update(
     if max_sessions is not None:
         changes["max_sessions"] = (None if max_sessions.strip().lower() in CLEAR
                                    else parse_max_sessions(max_sessions))
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=False) as (s, settings):
         key = lifecycle.update_key(s, ref, actor=settings.actor, now=utcnow(), **changes)
     render.record(key.to_public(utcnow()), output)
 
@@ -284,7 +323,7 @@ def import_(
     Example: printenv API_KEYS | mcpadmin keys import --scope tools:read
     """
     entries = parse_import(read_all_stdin(), format_, name_prefix)
-    with command_store(store, namespace, server_name) as (s, settings):
+    with command_store(store, namespace, server_name, create=True) as (s, settings):
         imported = lifecycle.import_keys(s, settings.hasher(), entries,
                                          actor=settings.actor, now=utcnow(), scopes=scope or (),
                                          owner=owner)

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..config import load_settings
 from ..errors import InvalidInput
 from ..keys import validate_scope
 from ._options import NamespaceOpt, ServerNameOpt, StoreOpt
@@ -25,6 +24,7 @@ from ._stdio import (
     print_scope_map,
     stdio_options,
 )
+from ._store import command_settings
 
 
 def _scope_map(values: list[str] | None) -> dict[str, str]:
@@ -170,7 +170,7 @@ def serve(
                             max_children=stdio_max_children, spawn_rate=stdio_spawn_rate,
                             memory_mb=stdio_memory_mb, cpu_seconds=stdio_cpu_seconds,
                             max_message_bytes=stdio_max_message_bytes))
-    settings = load_settings(store, namespace, server_name)
+    settings = command_settings(store, namespace, server_name)
     if print_scope_map_:
         return _print_scope_map(settings, opts)
     run(settings, opts, announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

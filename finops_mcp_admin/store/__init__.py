@@ -14,16 +14,17 @@ __all__ = ["AuditEvent", "KeyStore", "StoredKey", "Transaction", "open_store"]
 
 def open_store(url: str, *, namespace: str = "mcpadmin", actor: str = "", password: str | None = None,
                ca_file: str | None = None, audit_maxlen: int = 100_000, retries: int = 0,
-               server_name: str | None = None) -> KeyStore:
+               server_name: str | None = None, create: bool = True) -> KeyStore:
     """Open the store named by url (imports only the backend it needs).
     namespace, password, ca_file, audit_maxlen: Redis only (SQLite has one store per file).
     server_name: rediss:// only, the name the TLS certificate is verified against (SNI) when the
     URL's host is another address, e.g. a tunnel's 127.0.0.1.
-    retries: Redis command retries (0 for the CLI: fail fast; servers use 1)."""
+    retries: Redis command retries (0 for the CLI: fail fast; servers use 1).
+    create: SQLite only; False makes a missing file NotFound instead of a new, empty store."""
     if url.startswith("sqlite://"):
         from .sqlite import SqliteStore
 
-        return SqliteStore(url, actor=actor)
+        return SqliteStore(url, actor=actor, create=create)
     if url.startswith(("redis://", "rediss://")):
         from .redis import RedisStore
 

@@ -111,6 +111,8 @@ class KeyStore(ABC):
 
     #: The store URL with any password removed, for messages.
     display_url: str
+    #: True when opening it made a new, empty store (the CLI says so once, on stderr).
+    created: bool = False
 
     @abstractmethod
     def transaction(self, fn: Callable[[Transaction], T]) -> T:

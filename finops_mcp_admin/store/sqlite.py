@@ -164,8 +164,9 @@ class _SqliteTx:
 class SqliteStore(KeyStore):
     """KeyStore on one SQLite file."""
 
-    def __init__(self, url: str, actor: str = "") -> None:
+    def __init__(self, url: str, actor: str = "", create: bool = True) -> None:
         self.path, self.read_only = parse_sqlite_url(url)
+        self._create = create
         self.display_url = url
         self._actor = actor
         self._lock = threading.RLock()
@@ -175,17 +176,26 @@ class SqliteStore(KeyStore):
     def _connect(self) -> sqlite3.Connection:
         path = self.path
         check_store_path(path)
+        # A read never makes a store: a typo in the path must not list "(none)" from a new,
+        # empty database (and leave its directories behind).
+        if (self.read_only or not self._create) and not path.exists():
+            raise NotFound(f"no store at {path}: check --store / MCPADMIN_STORE (a command "
+                           "that adds keys or origins creates it)")
         if self.read_only:
-            if not path.exists():
-                raise NotFound(f"no store at {path}")
             uri = f"file:{path}?mode=ro"
+        elif not self._create:
+            uri = f"file:{path}?mode=rw"  # rw, not rwc: SQLite itself never creates it either
         else:
             try:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                if not path.exists():
-                    # Create with 0600 before SQLite does (it would use the umask); the WAL and
-                    # shared-memory files inherit the database file's mode.
-                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+                # Create with 0600 before SQLite does (it would use the umask); the WAL and
+                # shared-memory files inherit the database file's mode. O_EXCL: of two
+                # processes creating it at once, one alone reports "created".
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                    self.created = True
+                except FileExistsError:
+                    pass
             except OSError as exc:
                 raise _os_error(path, exc) from None
             uri = f"file:{path}?mode=rw"

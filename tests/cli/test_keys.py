@@ -30,7 +30,8 @@ def test_create_prints_key_once_with_documented_fields(cli, backend):
 
 
 def test_create_quiet_prints_only_the_key(cli, backend):
-    r = cli("keys", "create", "quiet-one", "-q", "--scope", "tools:read")
+    assert cli("cors", "add", "https://seed.example").code == 0  # the store exists: no "created" note
+    r = cli("keys", "create", "quiet-one", "-q", "--scope", "tools:read", "--expires", "1d")
     assert r.code == 0 and r.stderr == ""
     key = r.stdout.strip()
     assert r.stdout == key + "\n"
@@ -39,7 +40,7 @@ def test_create_quiet_prints_only_the_key(cli, backend):
 
 def test_create_without_scope_warns_on_stderr_even_when_quiet(cli, backend):
     for extra in ((), ("-q",), ("-o", "json")):
-        r = cli("keys", "create", f"unscoped{len(extra)}", *extra)
+        r = cli("keys", "create", f"unscoped{len(extra)}", "--expires", "1d", *extra)
         assert r.code == 0
         assert r.stderr.count("warning: key 'unscoped") == 1, r.stderr
         assert "no scope" in r.stderr and "--scope" in r.stderr

@@ -74,7 +74,7 @@ def test_a_symlinked_store_is_refused(cli, tmp_path):
     (tmp_path / "real").mkdir(mode=0o700)
     (tmp_path / "store").mkdir(mode=0o700)
     real = tmp_path / "real" / "keys.db"
-    assert cli("keys", "list", env={"MCPADMIN_STORE": f"sqlite:///{real}"}).code == 0
+    assert cli("cors", "add", "https://a.example", env={"MCPADMIN_STORE": f"sqlite:///{real}"}).code == 0
     (tmp_path / "store" / "keys.db").symlink_to(real)
     before = real.read_bytes()
     link = f"sqlite:///{tmp_path / 'store' / 'keys.db'}"
@@ -101,4 +101,5 @@ def test_a_world_writable_ancestor_without_the_sticky_bit_is_refused(cli, tmp_pa
     r = cli("keys", "list", env={"MCPADMIN_STORE": f"sqlite:///{own / 'keys.db'}"})
     assert r.code == 2 and "world-writable" in r.stderr
     os.chmod(tmp_path / "open", 0o777 | stat.S_ISVTX)  # sticky: others cannot rename it
-    assert cli("keys", "list", env={"MCPADMIN_STORE": f"sqlite:///{own / 'keys.db'}"}).code == 0
+    store = {"MCPADMIN_STORE": f"sqlite:///{own / 'keys.db'}"}
+    assert cli("cors", "add", "https://a.example", env=store).code == 0

@@ -137,5 +137,6 @@ def test_a_sqlite_store_never_calls_aws_for_the_secret(cli, tmp_path):
     env = {"MCPADMIN_REDIS_PASSWORD_SECRET_ARN": arn,
            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "x",
            "AWS_SECRET_ACCESS_KEY": "y"}
+    assert cli("cors", "add", "https://a.example", "--store", f"sqlite:///{tmp_path / 'k.db'}").code == 0
     r = cli("keys", "list", "--store", f"sqlite:///{tmp_path / 'k.db'}", env=env)
     assert r.code == 0, r.stderr
