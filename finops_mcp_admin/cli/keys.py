@@ -23,7 +23,8 @@ app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke AP
 
 LIST_COLUMNS = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("scopes", "SCOPES"),
                 ("status", "STATUS"), ("created_at", "CREATED"), ("expires_at", "EXPIRES"),
-                ("last_used_at", "LAST USED"), ("rate", "RATE"), ("max_sessions", "MAX SESSIONS")]
+                ("last_used_at", "LAST USED"), ("rate", "RATE"), ("max_sessions", "MAX SESSIONS"),
+                ("allow_cidr", "ALLOWED FROM")]
 
 RefArg = Annotated[str, typer.Argument(
     metavar="ID|NAME", help="Key id, or name (the newest key of that name).")]
@@ -34,6 +35,10 @@ RateOpt = Annotated[str | None, typer.Option(
     "--rate", metavar="N/min", help="Request rate of this key (N/s, N/min or N/h) [default: the server's].")]
 MaxSessionsOpt = Annotated[str | None, typer.Option(
     "--max-sessions", metavar="N", help="Open MCP sessions this key may hold [default: the server's].")]
+
+AllowCidrOpt = Annotated[list[str] | None, typer.Option(
+    "--allow-cidr", metavar="CIDR",
+    help="Only accept this key from this network (IPv4 or IPv6; repeatable) [default: anywhere].")]
 
 
 def _issued(issued: lifecycle.IssuedKey, fmt: OutputFormat, quiet: bool) -> None:
@@ -69,7 +74,7 @@ def create(
         help="Lifetime (90d, 24h) or ISO date; default never.")] = None,
     owner: OwnerOpt = None,
     description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
-    rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
+    rate: RateOpt = None, max_sessions: MaxSessionsOpt = None, allow_cidr: AllowCidrOpt = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -84,7 +89,8 @@ def create(
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
             scopes=scope or (), expires_at=expires_at, owner=owner, description=description,
-            rate=rate, max_sessions=None if max_sessions is None else parse_max_sessions(max_sessions))
+            rate=rate, max_sessions=None if max_sessions is None else parse_max_sessions(max_sessions),
+            allow_cidr=allow_cidr or ())
     _warn_unscoped(scope, f"key {issued.key.name!r} has")
     _issued(issued, output, quiet)
 
@@ -99,6 +105,8 @@ def list_(
         help="Only keys expiring within this duration, e.g. 7d.")] = None,
     unused_for: Annotated[str | None, typer.Option(
         help="Only keys not used for this duration, e.g. 30d.")] = None,
+    older_than: Annotated[str | None, typer.Option(
+        help="Only keys created longer ago than this duration, e.g. 90d.")] = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -110,7 +118,8 @@ def list_(
     key_filter = lifecycle.KeyFilter(
         include_all=all_, owner=owner, status=status,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
-        unused_for=parse_duration(unused_for) if unused_for else None)
+        unused_for=parse_duration(unused_for) if unused_for else None,
+        older_than=parse_duration(older_than) if older_than else None)
     with command_store(store, namespace, server_name) as (s, _):
         keys = lifecycle.list_keys(s, key_filter, utcnow())
     render.rows(_public(keys), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
@@ -229,13 +238,15 @@ def revoke(
 @app.command()
 def update(
     ref: RefArg, rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
+    allow_cidr: AllowCidrOpt = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Change a key's quotas; `none` returns one to the server default (audited as "update").
+    """Change a key's quotas or IP allowlist; `none` returns a quota to the server default and
+    `--allow-cidr none` admits any address (audited as "update"; running servers see it live).
 
     \b
-    Example: mcpadmin keys update ci-pipeline --rate 600/min --max-sessions 8
+    Example: mcpadmin keys update ci-pipeline --rate 600/min --allow-cidr 10.0.0.0/8
     """
     changes: dict[str, Any] = {}
     if rate is not None:
@@ -243,6 +254,8 @@ def update(
     if max_sessions is not None:
         changes["max_sessions"] = (None if max_sessions.strip().lower() in CLEAR
                                    else parse_max_sessions(max_sessions))
+    if allow_cidr is not None:
+        changes["allow_cidr"] = [] if [c.strip().lower() for c in allow_cidr] == ["none"] else allow_cidr
     with command_store(store, namespace, server_name) as (s, settings):
         key = lifecycle.update_key(s, ref, actor=settings.actor, now=utcnow(), **changes)
     render.record(key.to_public(utcnow()), output)

@@ -78,6 +78,9 @@ SessionIdle = Annotated[float, typer.Option(
 HeaderTimeout = Annotated[float, typer.Option(
     help="Seconds a client has to send a complete request head (slow-header clients are dropped).")]
 HandshakeTimeout = Annotated[float, typer.Option(help="Seconds a client has to complete the TLS handshake.")]
+AccessLogOpt = Annotated[str, typer.Option(
+    "--access-log", envvar="MCPADMIN_ACCESS_LOG", metavar="all|writes|none",
+    help="Access trail: an event per MCP call (all), only write-tool calls (writes), or none.")]
 MaxConnections = Annotated[int, typer.Option(help="Open connections per listener; more get 503.")]
 
 
@@ -93,7 +96,7 @@ def serve(
     rate_per_key: RatePerKey = None, session_idle_timeout: SessionIdle = 1800.0,
     header_timeout: HeaderTimeout = 10.0, handshake_timeout: HandshakeTimeout = 10.0,
     max_connections: MaxConnections = 1000, max_verifying: MaxVerifying = None,
-    max_verifying_per_ip: MaxVerifyingPerIp = 2,
+    max_verifying_per_ip: MaxVerifyingPerIp = 2, access_log: AccessLogOpt = "all",
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
 ) -> None:
     """Run the secured MCP server: bearer keys, CORS allowlist, TLS, security-event log.
@@ -117,6 +120,7 @@ def serve(
         max_sessions_per_key=max_sessions_per_key, rate_per_key=rate_per_key,
         session_idle_timeout=session_idle_timeout, header_timeout=header_timeout,
         handshake_timeout=handshake_timeout, max_connections=max_connections,
-        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip)
+        max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip,
+        access_log=access_log)
     run(load_settings(store, namespace, server_name), opts,
         announce=lambda line: typer.echo(f"mcpadmin serve: {line}", err=True))

@@ -40,9 +40,9 @@ class SecurityEventLog:
             self._streams.append(open(path, "a", buffering=1, encoding="utf-8"))  # noqa: SIM115
         self._path = path
 
-    def emit(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Write one event; returns what was written."""
-        record: dict[str, Any] = {schema.TS: schema.format_ts(datetime.now(UTC)), schema.EVENT: event}
+    def emit(self, event: str, when: datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Write one event (at `when`, default now); returns what was written."""
+        record: dict[str, Any] = {schema.TS: schema.format_ts(when or datetime.now(UTC)), schema.EVENT: event}
         for name in _OPTIONAL:
             record[name] = _clean(fields.get(name))
         for name, value in fields.items():

@@ -71,6 +71,7 @@ class Principal:
     expires_at: datetime | None = None  # checked on every cache hit
     rate: str | None = None  # the key's own quotas (None: the server's defaults)
     max_sessions: int | None = None
+    allow_cidr: tuple[str, ...] = ()  # the key's IP allowlist (allowlist.py); () any address
 
 
 @dataclass(frozen=True)
@@ -312,7 +313,7 @@ class KeyVerifier:
         if not outcome.valid or key is None:
             return AuthResult(None, outcome.reason, outcome.key_id)
         return AuthResult(Principal(key.id, key.name, key.scopes, key.expires_at, key.rate,
-                                    key.max_sessions), "valid", key.id)
+                                    key.max_sessions, key.allow_cidr), "valid", key.id)
 
     def _verify_static(self, token: str, key_id: str | None) -> AuthResult | None:
         secret = Secret(token)

@@ -27,6 +27,7 @@ from ..quotas import check_max_sessions, parse_rate
 from ..security_events import schema
 from ..security_events.writer import SecurityEventLog
 from ..store import KeyStore
+from .access import AccessLog, AccessMode
 from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
 from .connections import DeadlineEventLoop, GuardedConfig
@@ -76,6 +77,7 @@ class ServeOptions:
     max_connections: int = 1000
     max_verifying: int | None = None  # None: one per core (throttle.default_max_verifying)
     max_verifying_per_ip: int = 2
+    access_log: str = "all"  # server/access.py: all | writes | none
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -116,6 +118,7 @@ class Server:
 
     warnings: list[str] = field(default_factory=list)
     sessions: SessionRegistry | None = None
+    access: AccessLog | None = None
 
     def reload(self) -> None:
         """SIGHUP: reopen the event log (logrotate) and re-read the static hashes."""
@@ -190,6 +193,7 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
         inner = build_mcp_app(PolicyHolder(opts.policy_file))
     scopes = _scope_policy(settings, opts)
     sessions = _sessions(opts, events, verifier)
+    access = _access_log(opts, events, scopes, warnings)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(
                                     opts.max_failures, opts.failure_window,
@@ -200,12 +204,23 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
                                 resource_url=check_resource_url(opts.resource_url)
                                 if opts.resource_url else None,
                                 rates=RateLimiter(parse_rate(opts.rate_per_key) if opts.rate_per_key
-                                                  else None))
+                                                  else None), access=access)
     if opts.trusted_proxies:
         app = ProxyHeadersMiddleware(app, trusted_hosts=check_cidrs(opts.trusted_proxies))
     watcher = None if store is None else _watcher(store, verifier, cors, flag_origins, opts.poll_interval,
                                                   sessions)
-    return Server(app, verifier, watcher, events, cors, opts, store, warnings, sessions)
+    return Server(app, verifier, watcher, events, cors, opts, store, warnings, sessions, access)
+
+
+def _access_log(opts: ServeOptions, events: SecurityEventLog, scopes: ScopePolicy,
+                warnings: list[str]) -> AccessLog:
+    try:
+        mode = AccessMode(opts.access_log)
+    except ValueError:
+        raise InvalidInput(f"invalid --access-log {opts.access_log!r}: use all, writes or none") from None
+    if mode is AccessMode.none:
+        warnings.append("--access-log none: no access trail, not even of write-tool calls")
+    return AccessLog(events, mode, scopes)
 
 
 def _sessions(opts: ServeOptions, events: SecurityEventLog, verifier: KeyVerifier) -> SessionRegistry:
@@ -298,6 +313,8 @@ def run(settings: Settings, opts: ServeOptions, announce: Callable[[str], None] 
             server.watcher.stop()
         if server.sessions is not None:
             server.sessions.close()
+        if server.access is not None:
+            server.access.close()
         server.events.close()
         if server.store is not None:
             server.store.close()
