@@ -16,6 +16,8 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
     update_tagging_policy = "tools:write"
     [method_scopes]          # serve: scopes for MCP methods the built-in map lacks
     "x-vendor/report" = "reports:read"
+    [key_policy]             # keys policy: defaults for its flags (key_policy.py)
+    max_age = "90d"
 
 Secrets (the Redis password) come from the environment or the file, never from argv; or,
 best, from AWS Secrets Manager by `redis_password_secret_arn` / MCPADMIN_REDIS_PASSWORD_SECRET_ARN:
@@ -90,6 +92,8 @@ class Settings:
     method_scopes: dict[str, str] = field(default_factory=dict)
     #: serve: `default_tool_scope`, for tools not in tool_scopes (None: built-in default).
     default_tool_scope: str | None = None
+    #: keys policy: the `[key_policy]` table (key_policy.py reads it).
+    key_policy: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _NAMESPACE.match(self.namespace):
@@ -178,7 +182,14 @@ def load_settings(store: str | None = None, namespace: str | None = None,
         tool_scopes=_scope_table(file.get("tool_scopes", {}), "tool_scopes"),
         method_scopes=_scope_table(file.get("method_scopes", {}), "method_scopes"),
         default_tool_scope=_default_tool_scope(file.get("default_tool_scope")),
+        key_policy=_table(file.get("key_policy", {}), "key_policy"),
     )
+
+
+def _table(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"config [{name}] must be a table")
+    return dict(value)
 
 
 def _scope_table(table: Any, name: str) -> dict[str, str]:

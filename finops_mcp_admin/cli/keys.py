@@ -261,6 +261,45 @@ def update(
     render.record(key.to_public(utcnow()), output)
 
 
+POLICY_COLUMNS = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("created_at", "CREATED"),
+                  ("last_used_at", "LAST USED"), ("reasons", "REASONS")]
+
+
+@app.command()
+def policy(
+    max_age: Annotated[str | None, typer.Option(
+        help="Oldest a key may be, e.g. 90d; none: no limit [default: config, else 90d].")] = None,
+    require_expiry: Annotated[bool | None, typer.Option(
+        "--require-expiry/--no-require-expiry", help="Every key must have an expiry.")] = None,
+    require_owner: Annotated[bool | None, typer.Option(
+        "--require-owner/--no-require-owner", help="Every key must name an owner.")] = None,
+    unused_for: Annotated[str | None, typer.Option(
+        help="Flag keys not used for this long, e.g. 30d.")] = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """List the active keys that break the rotation policy, with why (exit 1 if any, else 0).
+
+    Defaults come from the [key_policy] table of the config file.
+
+    \b
+    Example: mcpadmin keys policy --max-age 90d --require-owner --unused-for 30d -o json
+    """
+    from ..key_policy import resolve_policy, violations
+
+    now = utcnow()
+    with command_store(store, namespace, server_name) as (s, settings):
+        rules = resolve_policy(settings.key_policy, max_age=max_age, require_expiry=require_expiry,
+                               require_owner=require_owner, unused_for=unused_for)
+        found = violations(s.list_keys(), rules, now)
+    rows = [v.to_public() for v in found]
+    if rows or output is not OutputFormat.table:
+        render.rows(rows, POLICY_COLUMNS, output, quiet_field="id", quiet=quiet)
+    if found:
+        raise CheckFailed(f"{len(found)} key(s) break the policy")
+    render.note("every active key meets the policy", quiet)
+
+
 def _confirm_bulk(count: int, owner: str | None, yes: bool) -> None:
     if yes or count == 0:
         return
