@@ -11,6 +11,8 @@ import uuid
 import anyio
 import pytest
 
+from finops_mcp_admin.aws.rules._filter_pattern import matches
+from tests.aws.template_variants import resource, shipped
 from tests.server.conftest import cli_in, new_key
 from tests.server.harness import ServerProcess
 from tests.server.test_e2e import HEADERS, INIT
@@ -94,6 +96,12 @@ def test_read_and_write_calls_leave_access_events_without_arguments_or_results(s
     methods = {e["rpc_method"] for e in server.events()
                if e["event"] == "method_call" and e["key_id"] == key_id}
     assert "initialize" in methods
+    # The stack's write-call metric filter counts this server's real write line, not the read one.
+    lines = {json.loads(line).get("tool"): line for line in server.log_file.read_text().splitlines()
+             if f'"{key_id}"' in line and '"tool_call"' in line}
+    writes = resource(shipped(), "WriteToolCallsMetricFilter")["FilterPattern"]
+    assert matches(writes, lines["update_tagging_policy"])
+    assert not matches(writes, lines["validate_resource_tags"])
     everything = server.all_output()
     assert canary_read not in everything and canary_write not in everything
     assert canary_result not in everything
