@@ -172,3 +172,48 @@ def test_audit_access_groups_the_trail_by_key_tool_and_ip(server, certs, sqlite_
                     "-o", "json")
     rows = [e for e in json.loads(listed.stdout) if e["key_id"] == key_id]
     assert {e["tool"] for e in rows} >= {"whoami", "get_tagging_policy"}
+
+
+async def _hold_stream(server, certs, key, source, ended: dict) -> None:
+    """Initialize a session from `source`, then hold its GET event stream until it ends."""
+    pv = {"mcp-protocol-version": "2025-11-25"}
+    async with client_from(source, certs, key) as http:
+        r = await http.post(ip_url(server), content=json.dumps(INIT), headers=HEADERS)
+        sid = r.headers["mcp-session-id"]
+        await http.post(ip_url(server), headers={**HEADERS, "mcp-session-id": sid, **pv},
+                        content=json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        async with http.stream("GET", ip_url(server), headers={"mcp-session-id": sid, **pv,
+                                                               "accept": "text/event-stream"}) as stream:
+            assert stream.status_code == 200
+            ended["opened"] = time.monotonic()
+            try:
+                async for _ in stream.aiter_bytes():
+                    pass
+            except Exception as exc:  # a cut connection also ends it
+                ended["error"] = repr(exc)
+        ended["at"] = time.monotonic()
+
+
+def test_an_allowlist_edit_ends_open_streams_from_addresses_it_no_longer_admits(server, certs, sqlite_env):
+    key = new_key(sqlite_env, "acc-streaming", "--scope", "tools:read")
+    key_id = key.split("_")[1]
+    ended: dict = {}
+
+    async def scenario():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_hold_stream, server, certs, key, "127.0.0.1", ended)
+            while "opened" not in ended:
+                await anyio.sleep(0.01)
+            await anyio.sleep(0.3)  # the stream is established and idle
+            r = await anyio.to_thread.run_sync(
+                lambda: cli_in(sqlite_env, "keys", "update", "acc-streaming", "--allow-cidr", "127.0.0.2"))
+            assert r.returncode == 0, r.stderr
+            ended["changed"] = time.monotonic()
+            with anyio.fail_after(5):
+                while "at" not in ended:
+                    await anyio.sleep(0.01)
+
+    anyio.run(scenario)
+    assert ended["at"] - ended["changed"] < 1.0, ended  # poll interval 0.1 s, plus slack
+    refused = wait_for_log(server, lambda e: e["event"] == "ip_refused" and e["key_id"] == key_id)
+    assert refused[0]["reason"] == "allowlist changed: open request ended"
