@@ -217,3 +217,9 @@ def test_an_allowlist_edit_ends_open_streams_from_addresses_it_no_longer_admits(
     assert ended["at"] - ended["changed"] < 1.0, ended  # poll interval 0.1 s, plus slack
     refused = wait_for_log(server, lambda e: e["event"] == "ip_refused" and e["key_id"] == key_id)
     assert refused[0]["reason"] == "allowlist changed: open request ended"
+
+
+def test_a_bad_access_log_mode_is_one_line_and_exit_2(sqlite_env):
+    r = cli_in(sqlite_env, "serve", "--access-log", "sometimes", "--port", "1")
+    assert r.returncode == 2 and "invalid --access-log 'sometimes'" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -118,3 +118,31 @@ def test_an_allowlist_survives_the_store_and_rotation(store):
                                   actor="t", now=utcnow())
     assert new.key.allow_cidr == ("10.0.0.0/8", "fd00::/8")
     assert lifecycle.resolve(store, "kept").key.allow_cidr == ("10.0.0.0/8", "fd00::/8")
+
+
+def test_a_stalled_log_sink_does_not_hold_up_requests(store, tmp_path):
+    """The access trail is written by its own thread: while the sink is stuck (a full stdout
+    pipe), requests are still answered, and every record is written once it moves again."""
+    import threading
+
+    from finops_mcp_admin.security_events.writer import SecurityEventLog
+
+    release = threading.Event()
+
+    class StuckLog(SecurityEventLog):
+        def emit(self, event, when=None, **fields):
+            if event in ("tool_call", "method_call"):
+                assert release.wait(30)
+            return super().emit(event, when, **fields)
+
+    scopes = ScopePolicy({"write_tool": "tools:write"})
+    envelope, inner, _ = make_envelope(store, tmp_path, scopes=scopes)
+    stuck = StuckLog(to_stdout=False, path=str(tmp_path / "events.jsonl"))
+    envelope.access = AccessLog(stuck, AccessMode.all, scopes)
+    key = issue(store, "stalled")
+    for _ in range(5):
+        assert anyio.run(lambda: call(envelope, headers=bearer(key)))[0] == 200
+    assert len(inner.admitted) == 5 and events(tmp_path) == []  # answered, nothing written yet
+    release.set()
+    envelope.access.close()
+    assert [e["event"] for e in events(tmp_path)] == ["method_call"] * 5
