@@ -112,8 +112,10 @@ def app():
     elif mode == "sdk":
         result = _sdk_auth()
     else:
+        # "envelope": the access trail on (`--access-log all`, the default); "envelope-noaccess": off.
         opts = ServeOptions(app_ref="benchmarks.envelope_apps:trivial" if inner == "trivial" else None,
-                            log_stdout=False, log_file=os.environ["BENCH_LOG"], max_failures=10**9)
+                            log_stdout=False, log_file=os.environ["BENCH_LOG"], max_failures=10**9,
+                            access_log="none" if mode == "envelope-noaccess" else "all")
         result = build(load_settings(), opts).app
     gc.freeze()
     return result
