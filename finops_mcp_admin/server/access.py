@@ -14,21 +14,23 @@ written inline instead: back-pressure rather than a lost write-tool record.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ..security_events import schema
 from ..security_events.writer import SecurityEventLog
-from ._asgi import Message, Request, Send
+from ._asgi import Message, Request, Send, correlation_id
 from .auth import Principal
 from .scopes import TOOLS_WRITE, ScopePolicy
 
 MAX_PENDING = 65_536
+#: The writer thread gathers records this long before writing them (latency of the trail).
+BATCH_DELAY = 0.02
 OK, ERROR, REFUSED = "ok", "error", "refused"
 
 
@@ -54,18 +56,25 @@ def response_outcome(chunk: bytes) -> str | None:
     return None
 
 
+#: One call of a request, as the event loop notes it: (rpc method, tool, scope the tool needs).
+Called = tuple[str, str | None, str | None]
+
+
 class AccessCall:
-    """One request's access records, finished when its response ends (or the app returns)."""
+    """One request's calls, finished when its response ends (or the app returns). The loop only
+    notes facts here; the records are built on the writer thread (`_lines`)."""
 
-    __slots__ = ("done", "log", "outcome", "records", "response_bytes", "started", "status")
+    __slots__ = ("calls", "done", "ended", "log", "outcome", "principal", "req", "request_bytes",
+                 "response_bytes", "started", "status", "when")
 
-    def __init__(self, log: AccessLog, records: list[dict[str, Any]]) -> None:
-        self.log = log
-        self.records = records
-        self.started = time.perf_counter()
-        self.status = 0
+    def __init__(self, log: AccessLog, req: Request, principal: Principal, calls: list[Called],
+                 request_bytes: int) -> None:
+        self.log, self.req, self.principal, self.calls = log, req, principal, calls
+        self.request_bytes = request_bytes
+        self.when = time.time()
+        self.started = self.ended = time.perf_counter()
+        self.status = self.response_bytes = 0
         self.outcome: str | None = None
-        self.response_bytes = 0
         self.done = False
 
     def watch(self, send: Send) -> Send:
@@ -86,25 +95,41 @@ class AccessCall:
         return watched
 
     def finish(self) -> None:
-        """Write the records once: refused for a 4xx, error for a 5xx, no answer at all or a
-        JSON-RPC error, else ok."""
-        if self.done:
-            return
-        self.done = True
+        """Hand the call to the writer, once."""
+        if not self.done:
+            self.done = True
+            self.ended = time.perf_counter()
+            self.log.write(self)
+
+    def final_outcome(self) -> str:
+        """refused for a 4xx; error for a 5xx, no answer at all or a JSON-RPC error; else ok."""
         status = self.status
         if 400 <= status < 500:
-            outcome = REFUSED
-        elif status == 0 or status >= 500:
-            outcome = ERROR
-        else:
-            outcome = self.outcome or OK
-        duration = round((time.perf_counter() - self.started) * 1000, 3)
-        for record in self.records:
-            record[schema.OUTCOME] = outcome
-            record[schema.DURATION_MS] = duration
-            record["status"] = status
-            record["response_bytes"] = self.response_bytes
-            self.log.write(record)
+            return REFUSED
+        if status == 0 or status >= 500:
+            return ERROR
+        return self.outcome or OK
+
+    def lines(self) -> list[str]:
+        """The JSON lines of this request's calls (writer thread: Request and Principal are not
+        changed after the envelope made them)."""
+        req, principal = self.req, self.principal
+        common = {schema.CLIENT_IP: req.client_ip, schema.METHOD: req.method, schema.PATH: req.path,
+                  schema.KEY_ID: principal.key_id, schema.ORIGIN: req.header("origin"),
+                  schema.USER_AGENT: req.header("user-agent"),
+                  schema.CORRELATION_ID: correlation_id(req.header("x-correlation-id")),
+                  schema.KEY_NAME: principal.name, schema.OUTCOME: self.final_outcome(),
+                  schema.DURATION_MS: round((self.ended - self.started) * 1000, 3),
+                  "status": self.status, "request_bytes": self.request_bytes,
+                  "response_bytes": self.response_bytes}
+        when = datetime.fromtimestamp(self.when, UTC)
+        out = []
+        for method, tool, scope in self.calls:
+            event = schema.TOOL_CALL if tool is not None else schema.METHOD_CALL
+            record = SecurityEventLog.record(event, when, **common, **{
+                schema.RPC_METHOD: method, schema.TOOL: tool, schema.TOOL_SCOPE: scope})
+            out.append(json.dumps(record, separators=(",", ":")) + "\n")
+        return out
 
 
 class AccessLog:
@@ -114,17 +139,17 @@ class AccessLog:
         self.events = events
         self.mode = mode
         self.scopes = scopes
-        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[AccessCall | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def begin(self, req: Request, principal: Principal, messages: list[dict[str, Any]],
               request_bytes: int) -> AccessCall | None:
-        """The access records of a POST's JSON-RPC requests (notifications and responses to the
-        server are not calls), or None when none is to be recorded."""
+        """The calls of a POST's JSON-RPC requests (notifications and responses to the server
+        are not calls), or None when none is to be recorded."""
         if self.mode is AccessMode.none:
             return None
-        records = []
+        calls: list[Called] = []
         for message in messages:
             method = message.get("method")
             if method is None or "id" not in message:
@@ -135,27 +160,17 @@ class AccessLog:
                 scope = self.scopes.required(tool)
             if self.mode is AccessMode.writes and scope != TOOLS_WRITE:
                 continue
-            records.append(self._record(req, principal, method, tool, scope, request_bytes))
-        return AccessCall(self, records) if records else None
+            calls.append((method, tool, scope))
+        return AccessCall(self, req, principal, calls, request_bytes) if calls else None
 
-    def _record(self, req: Request, principal: Principal, method: str, tool: str | None,
-                scope: str | None, request_bytes: int) -> dict[str, Any]:
-        return {"event": schema.TOOL_CALL if tool is not None else schema.METHOD_CALL,
-                "when": time.time(), schema.CLIENT_IP: req.client_ip, schema.METHOD: req.method,
-                schema.PATH: req.path, schema.KEY_ID: principal.key_id,
-                schema.USER_AGENT: req.header("user-agent"), schema.ORIGIN: req.header("origin"),
-                schema.CORRELATION_ID: req.correlation_id, schema.KEY_NAME: principal.name,
-                schema.RPC_METHOD: method, schema.TOOL: tool, schema.TOOL_SCOPE: scope,
-                "request_bytes": request_bytes}
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Hand a finished record to the writer thread (inline when it is far behind)."""
+    def write(self, call: AccessCall) -> None:
+        """Hand a finished call to the writer thread (written inline when it is far behind)."""
         if self._thread is None:
             self._start()
         if self._queue.qsize() < MAX_PENDING:
-            self._queue.put(record)
+            self._queue.put(call)
         else:
-            _emit(self.events, record)
+            self.events.write_lines(call.lines())
 
     def _start(self) -> None:
         with self._lock:
@@ -164,8 +179,16 @@ class AccessLog:
                 self._thread.start()
 
     def _drain(self) -> None:
-        while (record := self._queue.get()) is not None:
-            _emit(self.events, record)
+        """Write what has queued up, in batches: one wake-up, one write and one flush per
+        BATCH_DELAY rather than per record (each wake-up takes the GIL from the event loop)."""
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            time.sleep(BATCH_DELAY)
+            while not self._queue.empty() and len(batch) < MAX_PENDING:
+                batch.append(self._queue.get_nowait())
+            stopping = None in batch
+            self.events.write_lines([line for c in batch if c is not None for line in c.lines()])
 
     def close(self) -> None:
         """Write what is queued, then stop the thread (server shutdown)."""
@@ -173,10 +196,3 @@ class AccessLog:
         if thread is not None:
             self._queue.put(None)
             thread.join(timeout=10)
-
-
-def _emit(events: SecurityEventLog, record: Mapping[str, Any]) -> None:
-    fields = dict(record)
-    event = fields.pop("event")
-    when = datetime.fromtimestamp(fields.pop("when"), UTC)
-    events.emit(event, when=when, **fields)
