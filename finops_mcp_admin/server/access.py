@@ -64,12 +64,17 @@ class AccessCall:
     """One request's calls, finished when its response ends (or the app returns). The loop only
     notes facts here; the records are built on the writer thread (`_lines`)."""
 
-    __slots__ = ("calls", "done", "ended", "log", "outcome", "principal", "req", "request_bytes",
+    __slots__ = ("calls", "done", "ended", "facts", "log", "outcome", "principal", "request_bytes",
                  "response_bytes", "started", "status", "when")
 
     def __init__(self, log: AccessLog, req: Request, principal: Principal, calls: list[Called],
                  request_bytes: int) -> None:
-        self.log, self.req, self.principal, self.calls = log, req, principal, calls
+        self.log, self.principal, self.calls = log, principal, calls
+        # Strings only, not the Request: it holds the ASGI scope, which must not outlive the
+        # request in the writer's queue (young objects kept alive made the collector run more).
+        headers = req.headers
+        self.facts = (req.client_ip, req.method, req.path, headers.get("origin"),
+                      headers.get("user-agent"), headers.get("x-correlation-id"))
         self.request_bytes = request_bytes
         self.when = time.time()
         self.started = self.ended = time.perf_counter()
@@ -111,13 +116,12 @@ class AccessCall:
         return self.outcome or OK
 
     def lines(self) -> list[str]:
-        """The JSON lines of this request's calls (writer thread: Request and Principal are not
-        changed after the envelope made them)."""
-        req, principal = self.req, self.principal
-        common = {schema.CLIENT_IP: req.client_ip, schema.METHOD: req.method, schema.PATH: req.path,
-                  schema.KEY_ID: principal.key_id, schema.ORIGIN: req.header("origin"),
-                  schema.USER_AGENT: req.header("user-agent"),
-                  schema.CORRELATION_ID: correlation_id(req.header("x-correlation-id")),
+        """The JSON lines of this request's calls (on the writer thread)."""
+        client_ip, method, path, origin, user_agent, correlation = self.facts
+        principal = self.principal
+        common = {schema.CLIENT_IP: client_ip, schema.METHOD: method, schema.PATH: path,
+                  schema.KEY_ID: principal.key_id, schema.ORIGIN: origin, schema.USER_AGENT: user_agent,
+                  schema.CORRELATION_ID: correlation_id(correlation),
                   schema.KEY_NAME: principal.name, schema.OUTCOME: self.final_outcome(),
                   schema.DURATION_MS: round((self.ended - self.started) * 1000, 3),
                   "status": self.status, "request_bytes": self.request_bytes,
@@ -180,10 +184,10 @@ class AccessLog:
 
     def _drain(self) -> None:
         """Write what has queued up, in batches: one wake-up, one write and one flush per
-        BATCH_DELAY rather than per record (each wake-up takes the GIL from the event loop)."""
+        BATCH_DELAY rather than per record."""
         stopping = False
         while not stopping:
-            batch = [self._queue.get()]
+            batch = [self._queue.get()]  # blocking: an idle server's writer never wakes up
             time.sleep(BATCH_DELAY)
             while not self._queue.empty() and len(batch) < MAX_PENDING:
                 batch.append(self._queue.get_nowait())
