@@ -313,7 +313,7 @@ class KeyVerifier:
         if not outcome.valid or key is None:
             return AuthResult(None, outcome.reason, outcome.key_id)
         return AuthResult(Principal(key.id, key.name, key.scopes, key.expires_at, key.rate,
-                                    key.max_sessions, key.allow_cidr), "valid", key.id)
+                                    key.max_sessions, allow_cidr=key.allow_cidr), "valid", key.id)
 
     def _verify_static(self, token: str, key_id: str | None) -> AuthResult | None:
         secret = Secret(token)
