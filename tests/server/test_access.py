@@ -64,7 +64,7 @@ def wait_for_log(server, predicate, limit=5.0):
     """The events once one satisfies predicate (the trail is written by a background thread)."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        found = [e for e in server.events() if predicate(e)]
+        found = [e for e in server.events(access=True) if predicate(e)]
         if found:
             return found
         time.sleep(0.02)
@@ -84,7 +84,7 @@ def test_read_and_write_calls_leave_access_events_without_arguments_or_results(s
     assert canary_result in json.dumps([r.model_dump() for r in results])
     calls = wait_for_log(server, lambda e: e["event"] == "tool_call" and e["key_id"] == key_id
                          and e["tool"] == "update_tagging_policy")
-    calls = [e for e in server.events() if e["event"] == "tool_call" and e["key_id"] == key_id]
+    calls = [e for e in server.events(access=True) if e["event"] == "tool_call" and e["key_id"] == key_id]
     by_tool = {e["tool"]: e for e in calls}
     assert set(by_tool) == {"validate_resource_tags", "update_tagging_policy"}
     for tool, scope in (("validate_resource_tags", "tools:read"), ("update_tagging_policy", "tools:write")):
@@ -93,7 +93,7 @@ def test_read_and_write_calls_leave_access_events_without_arguments_or_results(s
         assert event["scope"] == scope and event["outcome"] == "ok" and event["status"] == 200
         assert event["client_ip"] == "127.0.0.1" and event["correlation_id"]
         assert event["duration_ms"] >= 0 and event["request_bytes"] > 0 and event["response_bytes"] > 0
-    methods = {e["rpc_method"] for e in server.events()
+    methods = {e["rpc_method"] for e in server.events(access=True)
                if e["event"] == "method_call" and e["key_id"] == key_id}
     assert "initialize" in methods
     # The stack's write-call metric filter counts this server's real write line, not the read one.
