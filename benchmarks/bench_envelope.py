@@ -1,6 +1,8 @@
 """Envelope overhead: requests/s through the full security envelope vs. the same app bare,
 side by side in one run, for a trivial protected route and for MCP `tools/call`.
-Targets: ≥ 0.9 of bare on tools/call, ≥ 0.8 on the trivial route.
+Targets: ≥ 0.9 of bare on tools/call, ≥ 0.8 on the trivial route, with the access trail on
+(`--access-log all`, the default: one event per request, written off the event loop); the
+envelope with `--access-log none` runs alongside, so the trail's own cost shows.
 
 Each configuration runs under uvicorn (one process, plain HTTP: TLS costs the same either way)
 and is loaded with wrk; configurations alternate A/B/A/B and the median of the rounds counts.
@@ -67,6 +69,9 @@ def _wrk(url: str, headers: dict, body: dict, seconds: int, connections: int, wo
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
+MODES = ("bare", "envelope", "envelope-noaccess")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
@@ -87,7 +92,7 @@ def main() -> None:
     results: dict[tuple[str, str], list[float]] = {}
     for inner in ("trivial", "mcp"):
         for _ in range(args.rounds):
-            for mode in ("bare", "envelope"):
+            for mode in MODES:
                 port = free_port()
                 proc = start(["-m", "uvicorn", "benchmarks.envelope_apps:app", "--factory", "--port",
                               str(port), "--log-level", "warning", "--no-access-log"],
@@ -109,13 +114,16 @@ def main() -> None:
                 finally:
                     proc.terminate()
                     proc.wait()
-    print(f"{'route':22s} {'bare req/s':>12s} {'envelope req/s':>15s} {'ratio':>7s}  target")
+    print(f"{'route':22s} {'bare req/s':>12s} {'envelope req/s':>15s} {'ratio':>7s}  target   "
+          f"{'no access log':>14s} {'ratio':>7s}")
     for inner, target in (("trivial", 0.8), ("mcp", 0.9)):
         bare = statistics.median(results[(inner, "bare")])
         env = statistics.median(results[(inner, "envelope")])
+        quiet = statistics.median(results[(inner, "envelope-noaccess")])
         label = "trivial protected route" if inner == "trivial" else "MCP tools/call"
         verdict = "OK" if env / bare >= target else "BELOW"
-        print(f"{label:22s} {bare:12.0f} {env:15.0f} {env / bare:7.2f}  ≥ {target} {verdict}")
+        print(f"{label:22s} {bare:12.0f} {env:15.0f} {env / bare:7.2f}  ≥ {target} {verdict:5s} "
+              f"{quiet:14.0f} {quiet / bare:7.2f}")
     print("\nrounds:", {f"{k[0]}/{k[1]}": [round(v) for v in vals] for k, vals in results.items()})
 
 

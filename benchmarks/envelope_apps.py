@@ -117,8 +117,10 @@ def app():
                             public_url=os.environ["BENCH_RESOURCE"], use_store=False)
         result = build(load_settings(), opts).app
     else:
+        # "envelope": the access trail on (`--access-log all`, the default); "envelope-noaccess": off.
         opts = ServeOptions(app_ref="benchmarks.envelope_apps:trivial" if inner == "trivial" else None,
-                            log_stdout=False, log_file=os.environ["BENCH_LOG"], max_failures=10**9)
+                            log_stdout=False, log_file=os.environ["BENCH_LOG"], max_failures=10**9,
+                            access_log="none" if mode == "envelope-noaccess" else "all")
         result = build(load_settings(), opts).app
     gc.freeze()
     return result

@@ -5,7 +5,8 @@ _mcpadmin_words() {
     case "$2" in
     sub) case "$1" in
         '') words='audit bridge completion config cors keys oauth serve stack' ;;
-        'audit') words='alarms cors events failures watch' ;;
+        'audit') words='access alarms cors events failures watch' ;;
+        'audit access') words='' ;;
         'audit alarms') words='' ;;
         'audit cors') words='' ;;
         'audit events') words='' ;;
@@ -23,11 +24,12 @@ _mcpadmin_words() {
         'cors check') words='' ;;
         'cors list') words='' ;;
         'cors remove') words='' ;;
-        'keys') words='create hash import list revoke rotate show update verify' ;;
+        'keys') words='create hash import list policy revoke rotate show update verify' ;;
         'keys create') words='' ;;
         'keys hash') words='' ;;
         'keys import') words='' ;;
         'keys list') words='' ;;
+        'keys policy') words='' ;;
         'keys revoke') words='' ;;
         'keys rotate') words='' ;;
         'keys show') words='' ;;
@@ -49,6 +51,7 @@ _mcpadmin_words() {
     opt) case "$1" in
         '') words='--debug --version --profile --help' ;;
         'audit') words='--help' ;;
+        'audit access') words='--since --until --source --log-file --log-group --by --fail-above --region --profile --endpoint-url --page-size --output -o --quiet -q --help' ;;
         'audit alarms') words='--stack --region --profile --endpoint-url --output -o --quiet -q --help' ;;
         'audit cors') words='--since --until --source --log-file --log-group --by --fail-above --region --profile --endpoint-url --page-size --output -o --quiet -q --help' ;;
         'audit events') words='--since --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
@@ -67,18 +70,19 @@ _mcpadmin_words() {
         'cors list') words='--store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'cors remove') words='--store --namespace --redis-server-name --quiet -q --help' ;;
         'keys') words='--help' ;;
-        'keys create') words='--scope -s --expires --owner --description --rate --max-sessions --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
+        'keys create') words='--scope -s --expires --owner --description --rate --max-sessions --allow-cidr --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'keys hash') words='--check --help' ;;
         'keys import') words='--format --name-prefix --scope -s --owner --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
-        'keys list') words='--all -a --owner --status --expiring-within --unused-for --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
+        'keys list') words='--all -a --owner --status --expiring-within --unused-for --older-than --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
+        'keys policy') words='--max-age --require-expiry --no-require-expiry --require-owner --no-require-owner --unused-for --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'keys revoke') words='--reason --all --owner --yes -y --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'keys rotate') words='--grace --store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'keys show') words='--store --namespace --redis-server-name --output -o --help' ;;
-        'keys update') words='--rate --max-sessions --store --namespace --redis-server-name --output -o --help' ;;
+        'keys update') words='--rate --max-sessions --allow-cidr --store --namespace --redis-server-name --output -o --help' ;;
         'keys verify') words='--store --namespace --redis-server-name --output -o --quiet -q --help' ;;
         'oauth') words='--help' ;;
         'oauth check') words='--issuer --resource --output -o --quiet -q --help' ;;
-        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --header-timeout --handshake-timeout --max-connections --max-verifying --max-verifying-per-ip --auth --oauth-issuer --public-url --oauth-introspection-url --oauth-audience --oauth-jwks-min-refetch --store --namespace --redis-server-name --stdio --stdio-env --stdio-cwd --stdio-max-children-per-key --stdio-max-children --stdio-spawn-rate --stdio-memory-mb --stdio-cpu-seconds --stdio-max-message-bytes --print-scope-map --help' ;;
+        'serve') words='--host --port --tls-cert --tls-key --redirect-port --trusted-proxy --behind-proxy --production --no-production --cors-origin --log-file --log-stdout --no-log-stdout --app --mcp-path --policy --tool-scope --default-scope --hashes-file --no-store --poll-interval --stale-grace --max-failures --failure-window --resource-url --max-sessions-per-key --rate-per-key --session-idle-timeout --header-timeout --handshake-timeout --max-connections --max-verifying --max-verifying-per-ip --auth --oauth-issuer --public-url --oauth-introspection-url --oauth-audience --oauth-jwks-min-refetch --access-log --store --namespace --redis-server-name --stdio --stdio-env --stdio-cwd --stdio-max-children-per-key --stdio-max-children --stdio-spawn-rate --stdio-memory-mb --stdio-cpu-seconds --stdio-max-message-bytes --print-scope-map --help' ;;
         'stack') words='--help' ;;
         'stack delete') words='--yes -y --region --profile --endpoint-url --quiet -q --help' ;;
         'stack deploy') words='--template -t --param -p --parameters-file --yes -y --no-execute --region --profile --endpoint-url --output -o --quiet -q --help' ;;
@@ -91,6 +95,19 @@ _mcpadmin_words() {
         esac ;;
     val) case "$1|$3" in
         '|--profile') words='' ;;
+        'audit access|--since') words='' ;;
+        'audit access|--until') words='' ;;
+        'audit access|--source') words='local cloudwatch' ;;
+        'audit access|--log-file') words='@files' ;;
+        'audit access|--log-group') words='' ;;
+        'audit access|--by') words='key tool ip none' ;;
+        'audit access|--fail-above') words='' ;;
+        'audit access|--region') words='' ;;
+        'audit access|--profile') words='' ;;
+        'audit access|--endpoint-url') words='' ;;
+        'audit access|--page-size') words='' ;;
+        'audit access|--output') words='table json csv' ;;
+        'audit access|-o') words='table json csv' ;;
         'audit alarms|--stack') words='' ;;
         'audit alarms|--region') words='' ;;
         'audit alarms|--profile') words='' ;;
@@ -122,7 +139,7 @@ _mcpadmin_words() {
         'audit failures|--log-file') words='@files' ;;
         'audit failures|--log-group') words='' ;;
         'audit failures|--by') words='ip reason key path none' ;;
-        'audit failures|--event') words='auth_failure auth_server_unavailable bad_request config_reload_failed config_reloaded cors_rejected insufficient_scope plaintext_refused quota_exceeded rate_limited session_closed session_opened session_terminated stdio_child_failed store_unavailable' ;;
+        'audit failures|--event') words='auth_failure auth_server_unavailable bad_request config_reload_failed config_reloaded cors_rejected insufficient_scope ip_refused method_call plaintext_refused quota_exceeded rate_limited session_closed session_opened session_terminated stdio_child_failed store_unavailable tool_call' ;;
         'audit failures|--fail-above') words='' ;;
         'audit failures|--region') words='' ;;
         'audit failures|--profile') words='' ;;
@@ -134,7 +151,7 @@ _mcpadmin_words() {
         'audit watch|--source') words='local cloudwatch' ;;
         'audit watch|--log-file') words='@files' ;;
         'audit watch|--log-group') words='' ;;
-        'audit watch|--event') words='auth_failure auth_server_unavailable bad_request config_reload_failed config_reloaded cors_rejected insufficient_scope plaintext_refused quota_exceeded rate_limited session_closed session_opened session_terminated stdio_child_failed store_unavailable' ;;
+        'audit watch|--event') words='auth_failure auth_server_unavailable bad_request config_reload_failed config_reloaded cors_rejected insufficient_scope ip_refused method_call plaintext_refused quota_exceeded rate_limited session_closed session_opened session_terminated stdio_child_failed store_unavailable tool_call' ;;
         'audit watch|--poll') words='' ;;
         'audit watch|--region') words='' ;;
         'audit watch|--profile') words='' ;;
@@ -168,6 +185,7 @@ _mcpadmin_words() {
         'keys create|--description') words='' ;;
         'keys create|--rate') words='' ;;
         'keys create|--max-sessions') words='' ;;
+        'keys create|--allow-cidr') words='' ;;
         'keys create|--store') words='' ;;
         'keys create|--namespace') words='' ;;
         'keys create|--redis-server-name') words='' ;;
@@ -188,11 +206,19 @@ _mcpadmin_words() {
         'keys list|--status') words='active revoked expired' ;;
         'keys list|--expiring-within') words='' ;;
         'keys list|--unused-for') words='' ;;
+        'keys list|--older-than') words='' ;;
         'keys list|--store') words='' ;;
         'keys list|--namespace') words='' ;;
         'keys list|--redis-server-name') words='' ;;
         'keys list|--output') words='table json csv' ;;
         'keys list|-o') words='table json csv' ;;
+        'keys policy|--max-age') words='' ;;
+        'keys policy|--unused-for') words='' ;;
+        'keys policy|--store') words='' ;;
+        'keys policy|--namespace') words='' ;;
+        'keys policy|--redis-server-name') words='' ;;
+        'keys policy|--output') words='table json csv' ;;
+        'keys policy|-o') words='table json csv' ;;
         'keys revoke|--reason') words='' ;;
         'keys revoke|--owner') words='' ;;
         'keys revoke|--store') words='' ;;
@@ -213,6 +239,7 @@ _mcpadmin_words() {
         'keys show|-o') words='table json csv' ;;
         'keys update|--rate') words='' ;;
         'keys update|--max-sessions') words='' ;;
+        'keys update|--allow-cidr') words='' ;;
         'keys update|--store') words='' ;;
         'keys update|--namespace') words='' ;;
         'keys update|--redis-server-name') words='' ;;
@@ -260,6 +287,7 @@ _mcpadmin_words() {
         'serve|--oauth-introspection-url') words='' ;;
         'serve|--oauth-audience') words='' ;;
         'serve|--oauth-jwks-min-refetch') words='' ;;
+        'serve|--access-log') words='' ;;
         'serve|--store') words='' ;;
         'serve|--namespace') words='' ;;
         'serve|--redis-server-name') words='' ;;

@@ -27,6 +27,8 @@ Config file: `$MCPADMIN_CONFIG`, else `$XDG_CONFIG_HOME/mcpadmin/config.toml`
     oauth_introspection_url = "https://login.example.com/introspect"  # opaque tokens (RFC 7662)
     [oauth_scope_map]        # serve: the issuer's scope names onto the server's
     "mcp:tools" = "tools:read"
+    [key_policy]             # keys policy: defaults for its flags (key_policy.py)
+    max_age = "90d"
 
 Secrets (the Redis password) come from the environment or the file, never from argv; or,
 best, from AWS Secrets Manager by `redis_password_secret_arn` / MCPADMIN_REDIS_PASSWORD_SECRET_ARN:
@@ -123,6 +125,8 @@ class Settings:
     config_file: str = ""
     #: Where each setting came from (flag, env, profile, file, default), for `config show`.
     origins: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: keys policy: the `[key_policy]` table (key_policy.py reads it).
+    key_policy: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _NAMESPACE.match(self.namespace):
@@ -209,6 +213,7 @@ def load_settings(store: str | None = None, namespace: str | None = None,
         auth=pick("auth"), oauth_issuer=pick("oauth_issuer"), public_url=pick("public_url"),
         oauth_introspection_url=pick("oauth_introspection_url"),
         oauth_scope_map=_scope_table(pick("oauth_scope_map", None, {}), "oauth_scope_map"),
+        key_policy=_table(pick("key_policy", None, {}), "key_policy"),
     )
     got["profile"], got["config_file"] = layers.profile, Resolved(
         str(path), ENV if os.environ.get("MCPADMIN_CONFIG") else DEFAULT)
@@ -246,6 +251,12 @@ def _default_scopes(value: Any) -> tuple[str, ...] | None:
         return tuple(validate_scope(v) for v in value)
     except InvalidInput as exc:
         raise InvalidInput(f"config default_scopes: {exc}") from None
+
+
+def _table(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"config [{name}] must be a table")
+    return dict(value)
 
 
 def _scope_table(table: Any, name: str) -> dict[str, str]:

@@ -47,7 +47,7 @@ FIXED_TABLES: dict[str, dict[str, str | None]] = {
                "parallelism": "MCPADMIN_ARGON2_PARALLELISM"},
 }
 #: Tables whose keys are names chosen by the user (tool and method names).
-FREE_TABLES = ("tool_scopes", "method_scopes", "oauth_scope_map")
+FREE_TABLES = ("tool_scopes", "method_scopes", "oauth_scope_map", "key_policy")
 
 
 def env_var(key: str) -> str | None:

@@ -299,6 +299,7 @@ class ApiKey:
     legacy: bool = False
     rate: str | None = None  # e.g. "600/min" (quotas.parse_rate); None: the server default
     max_sessions: int | None = None  # open MCP sessions; None: the server default
+    allow_cidr: tuple[str, ...] = ()  # networks the key may be used from (allowlist.py); () any
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def status(self, now: datetime) -> str:
@@ -335,7 +336,7 @@ class ApiKey:
             "rotated_to": self.rotated_to, "revoked_at": iso(self.revoked_at),
             "revoked_reason": self.revoked_reason, "last_used_at": iso(self.last_used_at),
             "legacy": self.legacy, "rate": self.rate, "max_sessions": self.max_sessions,
-            **self.extra,
+            "allow_cidr": list(self.allow_cidr), **self.extra,
         }
 
     @classmethod
@@ -349,6 +350,7 @@ class ApiKey:
                 data[name] = datetime.fromisoformat(value)
         data["scopes"] = tuple(data.get("scopes") or ())
         data["legacy"] = bool(data.get("legacy"))
+        data["allow_cidr"] = tuple(data.get("allow_cidr") or ())
         return cls(**data, extra=extra)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from .allowlist import canonical_cidrs
 from .errors import Conflict, InvalidInput, MalformedKey, NotFound
 from .keys import (
     ACTIVE,
@@ -93,13 +94,15 @@ def _ensure_id_free(tx: Transaction, key_id: str) -> None:
 def create_key(store: KeyStore, hasher: KeyHasher, *, name: str, actor: str, now: datetime,
                scopes: Sequence[str] = (), expires_at: datetime | None = None,
                owner: str | None = None, description: str | None = None,
-               rate: str | None = None, max_sessions: int | None = None) -> IssuedKey:
+               rate: str | None = None, max_sessions: int | None = None,
+               allow_cidr: Sequence[str] = ()) -> IssuedKey:
     """Issue a new key. Conflict if an active key already has this name."""
     record = ApiKey(
         id="", name=validate_name(name), created_at=now, created_by=actor,
         scopes=_check_scopes(scopes), owner=validate_text(owner, "owner", 128),
         description=validate_text(description, "description", 512), expires_at=expires_at,
         rate=canonical_rate(rate), max_sessions=check_max_sessions(max_sessions),
+        allow_cidr=canonical_cidrs(allow_cidr),
     )
     key_id, token = generate_token()
     record = record.with_changes(id=key_id)
@@ -112,7 +115,7 @@ def create_key(store: KeyStore, hasher: KeyHasher, *, name: str, actor: str, now
         tx.set_current(record.name, key_id)
         tx.audit("create", key_id, record.name, actor=actor, scopes=list(record.scopes),
                  expires_at=record.to_stored()["expires_at"], rate=record.rate,
-                 max_sessions=record.max_sessions)
+                 max_sessions=record.max_sessions, allow_cidr=list(record.allow_cidr))
 
     store.transaction(run)
     return IssuedKey(record, token)
@@ -142,6 +145,7 @@ def rotate_key(store: KeyStore, hasher: KeyHasher, ref: str, *, grace: timedelta
             id=key_id, name=old.name, created_at=now, created_by=actor, scopes=old.scopes,
             owner=old.owner, description=old.description, rotated_from=old.id,
             expires_at=_rotated_expiry(old, now), rate=old.rate, max_sessions=old.max_sessions,
+            allow_cidr=old.allow_cidr,
         )
         updated_old = old.with_changes(rotated_to=key_id, expires_at=old_expiry)
         tx.put(updated_old)
@@ -167,16 +171,19 @@ UNCHANGED: Any = object()
 
 
 def update_key(store: KeyStore, ref: str, *, actor: str, now: datetime, rate: str | None = UNCHANGED,
-               max_sessions: int | None = UNCHANGED) -> ApiKey:
-    """Change a key's quotas (None clears one: the server default applies). Audited as
-    "update" with the old and new values; a revoked or expired key cannot be updated."""
+               max_sessions: int | None = UNCHANGED, allow_cidr: Sequence[str] = UNCHANGED) -> ApiKey:
+    """Change a key's quotas (None clears one: the server default applies) or its IP allowlist
+    (replaced whole; empty: any address). Audited as "update" with the old and new values; a
+    revoked or expired key cannot be updated."""
     changes: dict[str, Any] = {}
+    if allow_cidr is not UNCHANGED:
+        changes["allow_cidr"] = canonical_cidrs(allow_cidr)
     if rate is not UNCHANGED:
         changes["rate"] = canonical_rate(rate)
     if max_sessions is not UNCHANGED:
         changes["max_sessions"] = check_max_sessions(max_sessions)
     if not changes:
-        raise InvalidInput("nothing to update: give --rate and/or --max-sessions")
+        raise InvalidInput("nothing to update: give --rate, --max-sessions or --allow-cidr")
 
     def run(tx: Transaction) -> ApiKey:
         key = resolve(tx, ref).key
@@ -187,10 +194,15 @@ def update_key(store: KeyStore, ref: str, *, actor: str, now: datetime, rate: st
             return key
         updated = key.with_changes(**changes)
         tx.put(updated)
-        tx.audit("update", key.id, key.name, actor=actor, before=before, after=changes)
+        tx.audit("update", key.id, key.name, actor=actor, before=_listed(before), after=_listed(changes))
         return updated
 
     return store.transaction(run)
+
+
+def _listed(values: dict[str, Any]) -> dict[str, Any]:
+    """Audit detail: tuples as lists, so the trail reads the same from every store."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 def _revoke(tx: Transaction, key: ApiKey, reason: str | None, now: datetime) -> ApiKey:
@@ -325,6 +337,7 @@ class KeyFilter:
     status: str | None = None
     expiring_within: timedelta | None = None
     unused_for: timedelta | None = None
+    older_than: timedelta | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and self.status not in STATUSES:
@@ -347,7 +360,7 @@ class KeyFilter:
             last = key.last_used_at or key.created_at
             if last > now - self.unused_for:
                 return False
-        return True
+        return self.older_than is None or key.created_at <= now - self.older_than
 
 
 def list_keys(store: KeyStore, key_filter: KeyFilter, now: datetime) -> list[ApiKey]:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -293,3 +294,47 @@ def test_cloudwatch_throttling_is_retried_with_back_off():
     events = list(read_cloudwatch(logs, "/g", {"auth_failure"}, Window(), stats, sleep=sleeps.append))
     assert len(events) == 2 and stats.pages == 2 and stats.malformed == 1
     assert sleeps == [0.2, 0.4]  # exponential back-off
+
+
+def test_audit_access_reads_cloudwatch_like_local_files(cli, aws_env, tmp_path):
+    """The access trail from CloudWatch Logs (real access lines, as the server's writer thread
+    writes them) groups exactly as the same lines in a local file."""
+    import boto3
+
+    from finops_mcp_admin.security_events.writer import SecurityEventLog
+    from finops_mcp_admin.server._asgi import Request
+    from finops_mcp_admin.server.access import AccessLog, AccessMode
+    from finops_mcp_admin.server.auth import Principal
+    from finops_mcp_admin.server.scopes import ScopePolicy
+
+    log_path = tmp_path / "events.jsonl"
+    access = AccessLog(SecurityEventLog(to_stdout=False, path=str(log_path)), AccessMode.all,
+                       ScopePolicy({"update_tagging_policy": "tools:write"}))
+    for ip, key_id, tool in (("198.18.0.1", "KEYAAAAAAAA1", "whoami"),
+                             ("198.18.0.1", "KEYAAAAAAAA1", "whoami"),
+                             ("198.18.0.2", "KEYBBBBBBBB2", "update_tagging_policy")):
+        req = Request({"type": "http", "method": "POST", "path": "/mcp", "headers": [], "client": (ip, 1)})
+        call = access.begin(req, Principal(key_id, "k", ("tools:read",)), [
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}}], 60)
+        call.status = 200
+        call.finish()
+    access.close()
+    lines = log_path.read_text().splitlines()
+    assert len(lines) == 3
+    logs = boto3.client("logs", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    group = f"/mcp/access-{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="task")
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="task",
+                        logEvents=[{"timestamp": now, "message": line} for line in lines])
+    for by in ("key", "tool", "ip"):
+        local = cli("audit", "access", "--log-file", str(log_path), "--by", by, "-o", "json")
+        remote = cli("audit", "access", "--source", "cloudwatch", "--log-group", group, "--by", by,
+                     "-o", "json")
+        assert remote.code == 0 and local.code == 0, remote.stderr + local.stderr
+        assert remote.json() == local.json()
+    assert {g["ip"]: g["count"] for g in remote.json()} == {"198.18.0.1": 2, "198.18.0.2": 1}
+    tools = cli("audit", "access", "--source", "cloudwatch", "--log-group", group, "--by", "tool",
+                "-o", "json")
+    assert {g["tool"]: g["count"] for g in tools.json()} == {"whoami": 2, "update_tagging_policy": 1}

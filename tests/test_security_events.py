@@ -70,5 +70,6 @@ def test_the_schema_lists_every_event_name_it_defines():
     defined = {value for name, value in vars(schema).items()
                if name.isupper() and isinstance(value, str) and name not in
                {"TS", "EVENT", "REASON", "CLIENT_IP", "METHOD", "PATH", "KEY_ID", "ORIGIN",
-                "USER_AGENT", "CORRELATION_ID"}}
+                "USER_AGENT", "CORRELATION_ID", "KEY_NAME", "RPC_METHOD", "TOOL", "TOOL_SCOPE",
+                "OUTCOME", "DURATION_MS"}}
     assert defined == set(schema.EVENTS)

@@ -35,6 +35,9 @@ app = typer.Typer(no_args_is_help=True, help="Audit trails, security events and 
 EVENT_COLUMNS = [("ts", "TIME"), ("actor", "ACTOR"), ("action", "ACTION"), ("key_id", "KEY ID"),
                  ("name", "NAME"), ("detail", "DETAIL")]
 SECURITY_COLUMNS = [(name, schema.TITLES[name]) for name in schema.LISTED]
+ACCESS_COLUMNS = [(schema.TS, "TIME"), (schema.KEY_ID, "KEY ID"), (schema.KEY_NAME, "KEY NAME"),
+                  (schema.RPC_METHOD, "MCP METHOD"), (schema.TOOL, "TOOL"), (schema.OUTCOME, "OUTCOME"),
+                  (schema.DURATION_MS, "MS"), (schema.CLIENT_IP, "CLIENT IP")]
 GROUP_COLUMNS = [("key", "KEY"), ("count", "COUNT"), ("first_seen", "FIRST SEEN"), ("last_seen", "LAST SEEN")]
 
 
@@ -45,6 +48,15 @@ class By(StrEnum):
     reason = "reason"
     key = "key"
     path = "path"
+    none = "none"
+
+
+class AccessBy(StrEnum):
+    """Values of `audit access --by`."""
+
+    key = "key"
+    tool = "tool"
+    ip = "ip"
     none = "none"
 
 
@@ -102,15 +114,16 @@ def _configured(source: Source | None, log_file: list[str] | None, log_group: st
     return _Configured(choose_source(settings, source), settings.log_files, settings.log_group)
 
 
-def _group(by: By) -> str | None:
-    return None if by is By.none else by.value
+def _group(by: By | AccessBy) -> str | None:
+    return None if by.value == "none" else by.value
 
 
-def _show(result: QueryResult, output: OutputFormat, quiet: bool, by: By) -> None:
+def _show(result: QueryResult, output: OutputFormat, quiet: bool, by: By | AccessBy,
+          columns: list[tuple[str, str]] = SECURITY_COLUMNS) -> None:
     """The events or their groups on stdout (-q: the client IPs or the group values), what was
-    read on stderr. A group's value is labelled with what it is (`ip`, `reason`…)."""
+    read on stderr. A group's value is labelled with what it is (`ip`, `reason`, `tool`…)."""
     if result.events is not None:
-        render.rows(result.events, SECURITY_COLUMNS, output, quiet_field=schema.CLIENT_IP, quiet=quiet)
+        render.rows(result.events, columns, output, quiet_field=schema.CLIENT_IP, quiet=quiet)
     else:
         rows = [{by.value: g.pop("key"), **g} for g in (g.to_public() for g in result.groups or [])]
         render.rows(rows, [(by.value, by.value.upper()), *GROUP_COLUMNS[1:]], output,
@@ -172,6 +185,34 @@ def cors(
                        aws=aws_options(region, profile, endpoint_url), page_size=page_size,
                        by=_group(by), fail_above=fail_above))
     _show(result, output, quiet, by)
+    result.check()
+
+
+@app.command()
+def access(
+    since: SinceOpt = "1d", until: UntilOpt = None, source: SourceOpt = None,
+    log_file: LogFileOpt = None, log_group: LogGroupOpt = None,
+    by: Annotated[AccessBy, typer.Option(help="Group counts by this field, or none to list the calls.")]
+    = AccessBy.key,
+    fail_above: FailAboveOpt = None, region: RegionOpt = None, profile: ProfileOpt = None,
+    endpoint_url: EndpointOpt = None, page_size: PageSizeOpt = 10_000,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """The access trail: who called which MCP method or tool (tool_call, method_call events).
+
+    \b
+    Example: mcpadmin audit access --since 1d --by tool --log-file /var/log/mcp/events.jsonl
+    """
+    from ..monitoring import Query, run
+    from ..security_events.records import Window
+
+    configured = _configured(source, log_file, log_group)
+    result = run(Query(schema.ACCESS_EVENTS, Window.parse(since, until, utcnow()),
+                       source=configured.source, log_files=configured.log_files,
+                       log_group=configured.log_group,
+                       aws=aws_options(region, profile, endpoint_url), page_size=page_size,
+                       by=_group(by), fail_above=fail_above))
+    _show(result, output, quiet, by, ACCESS_COLUMNS)
     result.check()
 
 

@@ -26,7 +26,8 @@ app = typer.Typer(no_args_is_help=True, help="Create, list, rotate and revoke AP
 
 LIST_COLUMNS = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("scopes", "SCOPES"),
                 ("status", "STATUS"), ("created_at", "CREATED"), ("expires_at", "EXPIRES"),
-                ("last_used_at", "LAST USED"), ("rate", "RATE"), ("max_sessions", "MAX SESSIONS")]
+                ("last_used_at", "LAST USED"), ("rate", "RATE"), ("max_sessions", "MAX SESSIONS"),
+                ("allow_cidr", "ALLOWED FROM")]
 
 RefArg = Annotated[str, typer.Argument(
     metavar="ID|NAME", help="Key id, or name (the newest key of that name).")]
@@ -37,6 +38,10 @@ RateOpt = Annotated[str | None, typer.Option(
     "--rate", metavar="N/min", help="Request rate of this key (N/s, N/min or N/h) [default: the server's].")]
 MaxSessionsOpt = Annotated[str | None, typer.Option(
     "--max-sessions", metavar="N", help="Open MCP sessions this key may hold [default: the server's].")]
+
+AllowCidrOpt = Annotated[list[str] | None, typer.Option(
+    "--allow-cidr", metavar="CIDR",
+    help="Only accept this key from this network (IPv4 or IPv6; repeatable) [default: anywhere].")]
 
 
 class Status(StrEnum):
@@ -81,7 +86,7 @@ def create(
              "file, else never, with a warning].")] = None,
     owner: OwnerOpt = None,
     description: Annotated[str | None, typer.Option(help="Free text shown in listings.")] = None,
-    rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
+    rate: RateOpt = None, max_sessions: MaxSessionsOpt = None, allow_cidr: AllowCidrOpt = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -100,7 +105,8 @@ def create(
         issued = lifecycle.create_key(
             s, settings.hasher(), name=name, actor=settings.actor, now=now,
             scopes=scopes, expires_at=expires_at, owner=owner, description=description,
-            rate=rate, max_sessions=None if max_sessions is None else parse_max_sessions(max_sessions))
+            rate=rate, max_sessions=None if max_sessions is None else parse_max_sessions(max_sessions),
+            allow_cidr=allow_cidr or ())
     for line in notes:
         render.note(line)
     _issued(issued, output, quiet)
@@ -147,6 +153,8 @@ def list_(
         help="Only keys expiring within this duration, e.g. 7d.")] = None,
     unused_for: Annotated[str | None, typer.Option(
         help="Only keys not used for this duration, e.g. 30d.")] = None,
+    older_than: Annotated[str | None, typer.Option(
+        help="Only keys created longer ago than this duration, e.g. 90d.")] = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
 ) -> None:
@@ -158,7 +166,8 @@ def list_(
     key_filter = lifecycle.KeyFilter(
         include_all=all_, owner=owner, status=status.value if status else None,
         expiring_within=parse_duration(expiring_within) if expiring_within else None,
-        unused_for=parse_duration(unused_for) if unused_for else None)
+        unused_for=parse_duration(unused_for) if unused_for else None,
+        older_than=parse_duration(older_than) if older_than else None)
     with command_store(store, namespace, server_name, create=False) as (s, _):
         keys = lifecycle.list_keys(s, key_filter, utcnow())
     render.rows(_public(keys), LIST_COLUMNS, output, quiet_field="id", quiet=quiet)
@@ -277,13 +286,15 @@ def revoke(
 @app.command()
 def update(
     ref: RefArg, rate: RateOpt = None, max_sessions: MaxSessionsOpt = None,
+    allow_cidr: AllowCidrOpt = None,
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Change a key's quotas; `none` returns one to the server default (audited as "update").
+    """Change a key's quotas or IP allowlist; `none` returns a quota to the server default and
+    `--allow-cidr none` admits any address (audited as "update"; running servers see it live).
 
     \b
-    Example: mcpadmin keys update ci-pipeline --rate 600/min --max-sessions 8
+    Example: mcpadmin keys update ci-pipeline --rate 600/min --allow-cidr 10.0.0.0/8
     """
     changes: dict[str, Any] = {}
     if rate is not None:
@@ -291,9 +302,53 @@ def update(
     if max_sessions is not None:
         changes["max_sessions"] = (None if max_sessions.strip().lower() in CLEAR
                                    else parse_max_sessions(max_sessions))
+    if allow_cidr is not None:
+        changes["allow_cidr"] = [] if [c.strip().lower() for c in allow_cidr] == ["none"] else allow_cidr
     with command_store(store, namespace, server_name, create=False) as (s, settings):
         key = lifecycle.update_key(s, ref, actor=settings.actor, now=utcnow(), **changes)
     render.record(key.to_public(utcnow()), output)
+
+
+POLICY_COLUMNS = [("id", "ID"), ("name", "NAME"), ("owner", "OWNER"), ("created_at", "CREATED"),
+                  ("last_used_at", "LAST USED"), ("reasons", "REASONS")]
+
+
+@app.command()
+def policy(
+    max_age: Annotated[str | None, typer.Option(
+        help="Oldest a key may be, e.g. 90d; none: no limit [default: config, else 90d].")] = None,
+    require_expiry: Annotated[bool | None, typer.Option(
+        "--require-expiry/--no-require-expiry", help="Every key must have an expiry.")] = None,
+    require_owner: Annotated[bool | None, typer.Option(
+        "--require-owner/--no-require-owner", help="Every key must name an owner.")] = None,
+    unused_for: Annotated[str | None, typer.Option(
+        help="Flag keys not used for this long, e.g. 30d.")] = None,
+    store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
+    output: OutputOpt = OutputFormat.table, quiet: QuietOpt = False,
+) -> None:
+    """List the active keys that break the rotation policy, with why (exit 1 if any, else 0).
+
+    Defaults come from the [key_policy] table of the config file.
+
+    \b
+    Example: mcpadmin keys policy --max-age 90d --require-owner --unused-for 30d -o json
+    """
+    from ..key_policy import resolve_policy, violations
+
+    now = utcnow()
+    settings = command_settings(store, namespace, server_name)
+    rules = resolve_policy(settings.key_policy, max_age=max_age, require_expiry=require_expiry,
+                           require_owner=require_owner, unused_for=unused_for)  # bad input: before the store
+    with open_command_store(settings, create=False) as s:
+        found = violations(s.list_keys(), rules, now)
+    rows = [v.to_public() for v in found]
+    if output is not OutputFormat.json:  # reasons hold spaces: "; " keeps them apart in a cell
+        rows = [{**row, "reasons": "; ".join(row["reasons"])} for row in rows]
+    if rows or output is not OutputFormat.table:
+        render.rows(rows, POLICY_COLUMNS, output, quiet_field="id", quiet=quiet)
+    if found:
+        raise CheckFailed(f"{len(found)} key(s) break the policy")
+    render.note("every active key meets the policy", quiet)
 
 
 def _confirm_bulk(count: int, owner: str | None, yes: bool) -> None:

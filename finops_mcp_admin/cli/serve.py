@@ -111,6 +111,9 @@ OAuthAudience = Annotated[str | None, typer.Option(
     help="Audience tokens must carry [default: the canonical URL].")]
 OAuthRefetch = Annotated[float, typer.Option(
     help="Minimum seconds between JWKS refetches for unknown key ids.")]
+AccessLogOpt = Annotated[str, typer.Option(
+    "--access-log", envvar="MCPADMIN_ACCESS_LOG", metavar="all|writes|none",
+    help="Access trail: an event per MCP call (all), only write-tool calls (writes), or none.")]
 MaxConnections = Annotated[int, typer.Option(help="Open connections per listener; more get 503.")]
 
 
@@ -129,6 +132,7 @@ def serve(
     max_verifying_per_ip: MaxVerifyingPerIp = 2, auth: Auth = None, oauth_issuer: OAuthIssuer = None,
     public_url: PublicUrl = None, oauth_introspection_url: OAuthIntrospection = None,
     oauth_audience: OAuthAudience = None, oauth_jwks_min_refetch: OAuthRefetch = 10.0,
+    access_log: AccessLogOpt = "all",
     store: StoreOpt = None, namespace: NamespaceOpt = None, server_name: ServerNameOpt = None,
     stdio: Stdio = False, command: Command = None, stdio_env: StdioEnv = None, stdio_cwd: StdioCwd = None,
     stdio_max_children_per_key: StdioPerKey = 8, stdio_max_children: StdioTotal = 64,
@@ -143,9 +147,7 @@ def serve(
                  --redirect-port 8080
     OAuth:   mcpadmin serve --auth oauth --oauth-issuer https://login.example.com \\
                  --public-url https://mcp.example.com/mcp --behind-proxy
-    \b
-    A stdio MCP server, one child per session:
-             mcpadmin serve --stdio --stdio-env 'AWS_*' -- python -m mcp_server
+    Stdio:   mcpadmin serve --stdio --stdio-env 'AWS_*' -- python -m mcp_server   (a child per session)
     """
 
     from ..server.run import ServeOptions, run
@@ -164,7 +166,7 @@ def serve(
         handshake_timeout=handshake_timeout, max_connections=max_connections,
         max_verifying=max_verifying, max_verifying_per_ip=max_verifying_per_ip, auth=auth,
         oauth_issuer=oauth_issuer, public_url=public_url, oauth_introspection_url=oauth_introspection_url,
-        oauth_audience=oauth_audience, oauth_jwks_min_refetch=oauth_jwks_min_refetch,
+        oauth_audience=oauth_audience, oauth_jwks_min_refetch=oauth_jwks_min_refetch, access_log=access_log,
         stdio=stdio_options(stdio, command, env_allow=stdio_env or [], cwd=stdio_cwd,
                             max_children_per_key=stdio_max_children_per_key,
                             max_children=stdio_max_children, spawn_rate=stdio_spawn_rate,

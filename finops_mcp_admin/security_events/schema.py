@@ -32,6 +32,9 @@ KEY_ID = "key_id"
 ORIGIN = "origin"
 USER_AGENT = "user_agent"
 CORRELATION_ID = "correlation_id"
+# Access events (tool_call, method_call) add these after FIELDS (server/access.py).
+KEY_NAME, RPC_METHOD, TOOL, TOOL_SCOPE, OUTCOME, DURATION_MS = (
+    "key_name", "rpc_method", "tool", "scope", "outcome", "duration_ms")
 
 #: Every record has these, in this order (None when not known); TS and EVENT come first.
 FIELDS = (TS, EVENT, REASON, CLIENT_IP, METHOD, PATH, KEY_ID, ORIGIN, USER_AGENT, CORRELATION_ID)
@@ -41,7 +44,7 @@ TITLES = {TS: "TIME", EVENT: "EVENT", REASON: "REASON", CLIENT_IP: "CLIENT IP", 
           PATH: "PATH", KEY_ID: "KEY ID", ORIGIN: "ORIGIN", USER_AGENT: "USER AGENT",
           CORRELATION_ID: "CORRELATION ID"}
 #: `--by` choices and the field each groups on.
-GROUP_FIELDS = {"ip": CLIENT_IP, "reason": REASON, "key": KEY_ID, "path": PATH}
+GROUP_FIELDS = {"ip": CLIENT_IP, "reason": REASON, "key": KEY_ID, "path": PATH, "tool": TOOL}
 
 # --- event names ------------------------------------------------------------------------------
 
@@ -60,12 +63,16 @@ CONFIG_RELOADED = "config_reloaded"
 AUTH_SERVER_UNAVAILABLE = "auth_server_unavailable"  # OAuth: JWKS/introspection unreachable (503)
 CONFIG_RELOAD_FAILED = "config_reload_failed"
 STDIO_CHILD_FAILED = "stdio_child_failed"  # serve --stdio: a child exited, or wrote non-JSON-RPC or too much
+IP_REFUSED = "ip_refused"  # a valid key used from outside its IP allowlist
+TOOL_CALL = "tool_call"  # access trail: a tools/call that passed the envelope
+METHOD_CALL = "method_call"  # access trail: any other MCP request (its name in rpc_method)
+ACCESS_EVENTS = frozenset({TOOL_CALL, METHOD_CALL})
 
 #: Every event name the server writes (tests/test_security_events.py checks the writers use them).
 EVENTS = frozenset({AUTH_FAILURE, RATE_LIMITED, INSUFFICIENT_SCOPE, CORS_REJECTED, PLAINTEXT_REFUSED,
                     STORE_UNAVAILABLE, BAD_REQUEST, QUOTA_EXCEEDED, SESSION_OPENED, SESSION_CLOSED,
                     SESSION_TERMINATED, CONFIG_RELOADED, CONFIG_RELOAD_FAILED, STDIO_CHILD_FAILED,
-                    AUTH_SERVER_UNAVAILABLE})
+                    AUTH_SERVER_UNAVAILABLE, IP_REFUSED, *ACCESS_EVENTS})
 
 # --- timestamps -------------------------------------------------------------------------------
 

@@ -17,14 +17,18 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
    `resource_metadata` (MCP 2025-11-25). With `--auth oauth|both` an OAuth access token is
    checked instead (server/oauth/: JWKS or introspection, audience = the canonical URL); the
    Authorization header is then removed before the app runs (no token passthrough).
-6. Quotas: the key's request rate (429 + Retry-After, `quota_exceeded` rate) — before any body
+6. Per-key IP allowlist: a valid key used from outside its networks gets 403 `ip_refused`
+   (the client IP as the trusted proxies resolved it; allowlist.py).
+7. Quotas: the key's request rate (429 + Retry-After, `quota_exceeded` rate) — before any body
    is read.
-7. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
+8. Scope: every JSON-RPC message of a POST is parsed (duplicate JSON keys refused: no parser
    differential) and each method's scope decided before the app sees the request, deny by
    default: 403 `error="insufficient_scope"` (scopes.py).
-8. Sessions (server/sessions.py): a request that would open an MCP session beyond the key's cap
+9. Sessions (server/sessions.py): a request that would open an MCP session beyond the key's cap
    gets 429 (`quota_exceeded` max_sessions); every request runs where revocation, expiry or the
    end of a rotation grace can end it, and session open/close are events.
+10. Access trail: each JSON-RPC request that got this far is a `tool_call` / `method_call`
+   event with its outcome and duration, written off the event loop (server/access.py).
 
 The authenticated key becomes `scope["user"]` (an mcp `AuthenticatedUser`), so the SDK binds
 stateful sessions to the key that opened them.
@@ -39,10 +43,12 @@ from typing import Any
 
 import anyio.to_thread
 
+from ..allowlist import allows
 from ..keys import read_token
 from ..security_events import schema
 from ..security_events.writer import SecurityEventLog
 from ._asgi import ASGIApp, BadBody, Receive, Request, Scope, Send, read_body, replay, respond
+from .access import AccessCall, AccessLog
 from .auth import UNAVAILABLE, KeyVerifier, Principal, bearer_token
 from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_headers
 from .discovery import ResourceMetadata
@@ -64,7 +70,7 @@ class SecurityEnvelope:
                  health_path: str = "/health", require_tls: bool = False,
                  resource_url: str | None = None, rates: RateLimiter | None = None,
                  sessions: SessionRegistry | None = None, oauth: OAuthStep | None = None,
-                 authorization_servers: list[str] | None = None) -> None:
+                 authorization_servers: list[str] | None = None, access: AccessLog | None = None) -> None:
         self.app = app
         self.verifier = verifier
         self.events = events
@@ -81,6 +87,7 @@ class SecurityEnvelope:
         self.oauth = oauth  # server/oauth/step.py: `--auth oauth|both`
         self.rates = rates
         self.sessions = sessions
+        self.access = access
         if sessions is not None:  # a request ended by revocation gets the same 401 as any other
             sessions.challenge_for = lambda req: self._with_metadata(req, self._invalid)
         self._last_touch: dict[str, float] = {}
@@ -123,26 +130,41 @@ class SecurityEnvelope:
         principal = await self._caller(req, scope, send)
         if principal is None:
             return
-
+        if principal.allow_cidr and not allows(principal.allow_cidr, req.client_ip):
+            self._event(schema.IP_REFUSED, req, "client IP outside the key's allowlist",
+                        key_id=principal.key_id)
+            await respond(send, 403, {"error": "ip_not_allowed"})
+            return
         if self.rates is not None:
             wait = self.rates.wait(principal)
             if wait is not None:
                 await self._over_quota(req, send, principal, "rate", wait)
                 return
 
+        call = None
         if req.method == "POST" and req.path.startswith(self.mcp_path):
-            replayed = await self._check_scope(req, receive, send, principal)
-            if replayed is None:
+            checked = await self._check_scope(req, receive, send, principal)
+            if checked is None:
                 return
-            receive = replayed
+            receive, call = checked
+        await self._serve(req, scope, receive, send, principal, call)
 
+    async def _serve(self, req: Request, scope: Scope, receive: Receive, send: Send,
+                     principal: Principal, call: AccessCall | None) -> None:
+        """The app, for an admitted request (its access records written when it ends)."""
         scope["user"], scope["auth"] = self._identity(principal)
         if principal.subject is None and principal.client_id is None:  # OAuth callers have no key
             self._maybe_touch(principal.key_id)
-        if self.sessions is None:
-            await self.app(scope, receive, send)
-        elif not await self.sessions.serve(req, principal, scope, receive, send, self.app):
-            await self._over_quota(req, send, principal, "max_sessions", 5)
+        if call is not None:
+            send = call.watch(send)
+        try:
+            if self.sessions is None:
+                await self.app(scope, receive, send)
+            elif not await self.sessions.serve(req, principal, scope, receive, send, self.app):
+                await self._over_quota(req, send, principal, "max_sessions", 5)
+        finally:
+            if call is not None:
+                call.finish()
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -237,16 +259,18 @@ class SecurityEnvelope:
                       [(b"retry-after", str(refusal.retry_after).encode())])
 
     async def _check_scope(self, req: Request, receive: Receive, send: Send,
-                           principal: Principal) -> Receive | None:
+                           principal: Principal) -> tuple[Receive, AccessCall | None] | None:
         try:
             body = await read_body(receive)
-            denial = self.scopes.check(jsonrpc_messages(body), principal.scopes)
+            messages = jsonrpc_messages(body)
+            denial = self.scopes.check(messages, principal.scopes)
         except BadBody as exc:
             self._event(schema.BAD_REQUEST, req, str(exc)[:100], key_id=principal.key_id)
             await respond(send, 400, {"error": "invalid_request"})
             return None
         if denial is None:
-            return replay(body, receive)
+            call = self.access.begin(req, principal, messages, len(body)) if self.access else None
+            return replay(body, receive), call
         self._event(schema.INSUFFICIENT_SCOPE, req, denial.reason, key_id=principal.key_id,
                     client_id=principal.client_id)
         # RFC 6750 §3.1: scope= names what would grant it; nothing would for an unmapped method.

@@ -73,6 +73,7 @@ class Principal:
     max_sessions: int | None = None
     subject: str | None = None  # OAuth (server/oauth/): the token's `sub`
     client_id: str | None = None  # OAuth: the client the token was issued to
+    allow_cidr: tuple[str, ...] = ()  # the key's IP allowlist (allowlist.py); () any address
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ class KeyVerifier:
         if not outcome.valid or key is None:
             return AuthResult(None, outcome.reason, outcome.key_id)
         return AuthResult(Principal(key.id, key.name, key.scopes, key.expires_at, key.rate,
-                                    key.max_sessions), "valid", key.id)
+                                    key.max_sessions, allow_cidr=key.allow_cidr), "valid", key.id)
 
     def _verify_static(self, token: str, key_id: str | None) -> AuthResult | None:
         secret = Secret(token)

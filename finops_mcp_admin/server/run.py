@@ -27,6 +27,7 @@ from ..quotas import check_max_sessions, parse_rate
 from ..security_events import schema
 from ..security_events.writer import SecurityEventLog
 from ..store import KeyStore
+from .access import AccessLog, AccessMode
 from .app import SecurityEnvelope
 from .auth import KeyVerifier, load_static_hashes
 from .connections import DeadlineEventLoop, GuardedConfig
@@ -87,6 +88,7 @@ class ServeOptions:
     oauth_introspection_url: str | None = None
     oauth_audience: str | None = None
     oauth_jwks_min_refetch: float = 10.0
+    access_log: str = "all"  # server/access.py: all | writes | none
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ServeOptions:
@@ -127,6 +129,7 @@ class Server:
 
     warnings: list[str] = field(default_factory=list)
     sessions: SessionRegistry | None = None
+    access: AccessLog | None = None
 
     def reload(self) -> None:
         """SIGHUP: reopen the event log (logrotate) and re-read the static hashes."""
@@ -209,6 +212,7 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
     oauth = oauth_setup(settings, opts, scopes)
     public_url = oauth.resource_url if oauth else canonical_url(settings, opts)
     sessions = _sessions(opts, events, verifier)
+    access = _access_log(opts, events, scopes, warnings)
     app: Any = SecurityEnvelope(inner, verifier=verifier, events=events, cors=cors,
                                 throttle=FailureThrottle(
                                     opts.max_failures, opts.failure_window,
@@ -219,12 +223,23 @@ def build(settings: Settings, opts: ServeOptions) -> Server:
                                 resource_url=public_url, oauth=oauth.step if oauth else None,
                                 authorization_servers=[oauth.issuer] if oauth else None,
                                 rates=RateLimiter(parse_rate(opts.rate_per_key) if opts.rate_per_key
-                                                  else None))
+                                                  else None), access=access)
     if opts.trusted_proxies:
         app = ProxyHeadersMiddleware(app, trusted_hosts=check_cidrs(opts.trusted_proxies))
     watcher = None if store is None else _watcher(store, verifier, cors, flag_origins, opts.poll_interval,
                                                   sessions)
-    return Server(app, verifier, watcher, events, cors, opts, store, warnings, sessions)
+    return Server(app, verifier, watcher, events, cors, opts, store, warnings, sessions, access)
+
+
+def _access_log(opts: ServeOptions, events: SecurityEventLog, scopes: ScopePolicy,
+                warnings: list[str]) -> AccessLog:
+    try:
+        mode = AccessMode(opts.access_log)
+    except ValueError:
+        raise InvalidInput(f"invalid --access-log {opts.access_log!r}: use all, writes or none") from None
+    if mode is AccessMode.none:
+        warnings.append("--access-log none: no access trail, not even of write-tool calls")
+    return AccessLog(events, mode, scopes)
 
 
 def _sessions(opts: ServeOptions, events: SecurityEventLog, verifier: KeyVerifier) -> SessionRegistry:
@@ -343,6 +358,8 @@ def _serve(server: Server, opts: ServeOptions, sockets: list[socket.socket],
             server.watcher.stop()
         if server.sessions is not None:
             server.sessions.close()
+        if server.access is not None:
+            server.access.close()
         server.events.close()
         if server.store is not None:
             server.store.close()

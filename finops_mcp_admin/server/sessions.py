@@ -36,6 +36,7 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
+from ..allowlist import allows
 from ..security_events import schema
 from ..security_events.writer import SecurityEventLog
 from ._asgi import ASGIApp, Message, Receive, Request, Scope, Send, respond
@@ -116,6 +117,7 @@ class SessionRegistry:
         self._expiry: dict[str, datetime | None] = {}
         self._rotated: set[str] = set()
         self._revoked: set[str] = set()
+        self._allow: dict[str, tuple[str, ...]] = {}  # allowlists read by the last store change
         self._app: ASGIApp | None = None
         self._token: Any = None
         self._changed = False
@@ -304,6 +306,8 @@ class SessionRegistry:
                 await self.terminate(key, "revoked")
             elif expires_at is not None and now >= expires_at:
                 await self.terminate(key, "rotation_grace_ended" if key in self._rotated else "expired")
+            else:
+                self._end_outside_allowlist(key)
         mono = time.monotonic()
         if mono - self._last_idle_scan >= IDLE_SCAN:
             self._last_idle_scan = mono
@@ -331,10 +335,21 @@ class SessionRegistry:
             return
         for key, record in found.items():
             self._expiry[key] = record.expires_at
+            self._allow[key] = record.allow_cidr
             if record.state == "revoked":
                 self._revoked.add(key)
             if record.rotated_to is not None:
                 self._rotated.add(key)
+
+    def _end_outside_allowlist(self, key: str) -> None:
+        """A changed IP allowlist ends the key's requests in flight (event streams included)
+        from addresses it no longer admits, as revocation does; new ones get 403."""
+        cidrs = self._allow.pop(key, ())
+        for call in list(self._calls.get(key, ())) if cidrs else ():
+            if not allows(cidrs, call.req.client_ip):
+                call.end()
+                self.events.emit(schema.IP_REFUSED, reason="allowlist changed: open request ended",
+                                 client_ip=call.req.client_ip, key_id=key, path=call.req.path)
 
     async def terminate(self, key_id: str, reason: str) -> None:
         """End every request and session of a key, with a session_terminated event each."""

@@ -125,7 +125,7 @@ def test_keys_list_table_shows_the_listing_columns(cli, key):
     assert r.code == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["ID", "NAME", "OWNER", "SCOPES", "STATUS", "CREATED", "EXPIRES",
-                                "LAST", "USED", "RATE", "MAX", "SESSIONS"]
+                                "LAST", "USED", "RATE", "MAX", "SESSIONS", "ALLOWED", "FROM"]
     assert lines[2].split()[:5] == [key["id"], "ci", EVIL_OWNER, "tools:read", "active"]
 
 

@@ -64,8 +64,10 @@ def test_the_help_checker_sees_each_defect(text, expected):
 
 
 def test_flag_pairs_only_where_both_make_sense():
-    """`--x / --no-x` only for a flag that is on by default or can be set from the environment
-    (then --no-x overrides it); a plain off-by-default flag has only its positive form."""
+    """`--x / --no-x` only for a flag that is on by default, can be set from the environment, or
+    is unset by default so that the config file decides (then --no-x overrides it, e.g. `keys
+    policy --no-require-expiry` over `[key_policy] require_expiry = true`); a plain
+    off-by-default flag has only its positive form."""
     def walk(command, path=()):
         yield path, command
         for name, sub in getattr(command, "commands", {}).items():
@@ -75,7 +77,7 @@ def test_flag_pairs_only_where_both_make_sense():
     for path, command in walk(typer.main.get_command(app)):
         for param in command.params:
             if getattr(param, "is_flag", False) and param.secondary_opts and not (
-                    param.default is True or param.envvar):
+                    param.default is True or param.default is None or param.envvar):
                 pairs.append((" ".join(path), param.opts, param.secondary_opts))
     assert not pairs, pairs
 

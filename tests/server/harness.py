@@ -93,10 +93,14 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self, access: bool = False) -> list[dict[str, Any]]:
+        """The security events so far. The access trail (tool_call, method_call) only with
+        access=True: its writer thread batches it, so it lands up to ~20 ms after the response
+        and would make "the last event" or "nothing since" checks racy."""
         if not self.log_file.exists():
             return []
-        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
+        events = [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
+        return events if access else [e for e in events if e["event"] not in ("tool_call", "method_call")]
 
     def all_output(self) -> str:
         parts = [self.log_file.read_text() if self.log_file.exists() else ""]

@@ -86,7 +86,8 @@ def matches(pattern: str, line: str) -> bool:
 
 @lru_cache(maxsize=1)
 def sample_events() -> dict[str, str]:
-    """Lines written by the server's SecurityEventLog: {"auth_failure": line, "cors_rejected": line}."""
+    """Lines written by the server's SecurityEventLog: {"auth_failure": line, "cors_rejected": line,
+    "ip_refused": line, "tool_call:tools:write": line, "tool_call:tools:read": line}."""
     from finops_mcp_admin.security_events.writer import SecurityEventLog  # only when E9107 runs
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +98,21 @@ def sample_events() -> dict[str, str]:
                      path="/mcp", key_id="AbCdEfGhIjKl", user_agent="probe")
             log.emit(schema.CORS_REJECTED, reason="origin not allowed", client_ip="203.0.113.7",
                      method="POST", path="/mcp", origin="https://evil.example")
+            log.emit(schema.IP_REFUSED, reason="client IP outside the key's allowlist",
+                     client_ip="203.0.113.7", method="POST", path="/mcp", key_id="AbCdEfGhIjKl")
+            for tool, scope in (("update_tagging_policy", "tools:write"), ("whoami", "tools:read")):
+                access: dict[str, Any] = {schema.KEY_NAME: "ci", schema.RPC_METHOD: "tools/call",
+                                          schema.TOOL: tool, schema.TOOL_SCOPE: scope,
+                                          schema.OUTCOME: "ok", schema.DURATION_MS: 1.5}
+                log.emit(schema.TOOL_CALL, client_ip="10.0.0.7", method="POST", path="/mcp",
+                         key_id="AbCdEfGhIjKl", **access)
         finally:
             log.close()
         lines = path.read_text(encoding="utf-8").splitlines()
-    return {json.loads(line)["event"]: line for line in lines}
+    # Keyed by event name; tool calls by "tool_call:<scope>" (a write and a read call).
+    return {_sample_key(json.loads(line)): line for line in lines}
+
+
+def _sample_key(event: dict[str, Any]) -> str:
+    name = str(event["event"])
+    return f"{name}:{event[schema.TOOL_SCOPE]}" if name == schema.TOOL_CALL else name

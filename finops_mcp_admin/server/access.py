@@ -1,0 +1,202 @@
+"""The access trail (MCP security guide, Principle 4: who did what, when): one event per MCP
+request that passed the envelope — `tool_call` for tools/call, `method_call` for any other
+method — with the caller's key id and name, the method, the tool and the scope it needed, the
+outcome (ok / error / refused), the duration, the sizes, the client IP and the correlation id.
+Never an argument or a result: cost data is sensitive; only their byte sizes.
+
+`--access-log all|writes|none`: every call; only calls of tools that need tools:write; none.
+
+The envelope must not wait for the log: a record is built on the event loop (a few dict
+stores) and written (JSON, write, flush) by one background thread, so a slow stdout pipe or
+disk never stalls request handling. If the thread falls MAX_PENDING records behind, records are
+written inline instead: back-pressure rather than a lost write-tool record.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from ..security_events import schema
+from ..security_events.writer import SecurityEventLog
+from ._asgi import Message, Request, Send, correlation_id
+from .auth import Principal
+from .scopes import TOOLS_WRITE, ScopePolicy
+
+MAX_PENDING = 65_536
+#: The writer thread gathers records this long before writing them (latency of the trail).
+BATCH_DELAY = 0.02
+OK, ERROR, REFUSED = "ok", "error", "refused"
+
+
+class AccessMode(StrEnum):
+    """Values of --access-log."""
+
+    all = "all"
+    writes = "writes"
+    none = "none"
+
+
+def response_outcome(chunk: bytes) -> str | None:
+    """ok / error from the first response bytes that carry a JSON-RPC response, None when this
+    chunk holds none yet (an SSE priming event, a notification). The SDK writes compact JSON in
+    field order (jsonrpc, id, result|error), so whichever key comes first decides; inside JSON
+    strings quotes are escaped, so tool output cannot spell either key. A tool result with
+    `isError: true` is an error too."""
+    result, error = chunk.find(b'"result":'), chunk.find(b'"error":')
+    if error != -1 and (result == -1 or error < result):
+        return ERROR
+    if result != -1:
+        return ERROR if b'"isError":true' in chunk else OK
+    return None
+
+
+#: One call of a request, as the event loop notes it: (rpc method, tool, scope the tool needs).
+Called = tuple[str, str | None, str | None]
+
+
+class AccessCall:
+    """One request's calls, finished when its response ends (or the app returns). The loop only
+    notes facts here; the records are built on the writer thread (`_lines`)."""
+
+    __slots__ = ("calls", "done", "ended", "facts", "log", "outcome", "principal", "request_bytes",
+                 "response_bytes", "started", "status", "when")
+
+    def __init__(self, log: AccessLog, req: Request, principal: Principal, calls: list[Called],
+                 request_bytes: int) -> None:
+        self.log, self.principal, self.calls = log, principal, calls
+        # Strings only, not the Request: it holds the ASGI scope, which must not outlive the
+        # request in the writer's queue (young objects kept alive made the collector run more).
+        header = req.header
+        self.facts = (req.client_ip, req.method, req.path, header("origin"),
+                      header("user-agent"), header("x-correlation-id"))
+        self.request_bytes = request_bytes
+        self.when = time.time()
+        self.started = self.ended = time.perf_counter()
+        self.status = self.response_bytes = 0
+        self.outcome: str | None = None
+        self.done = False
+
+    def watch(self, send: Send) -> Send:
+        """`send`, noting the status, the response size and the JSON-RPC outcome."""
+        async def watched(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                self.status = message["status"]
+            elif kind == "http.response.body":
+                body = message.get("body", b"")
+                self.response_bytes += len(body)
+                if self.outcome is None and body:
+                    self.outcome = response_outcome(body)
+                if not message.get("more_body"):
+                    self.finish()
+            await send(message)
+
+        return watched
+
+    def finish(self) -> None:
+        """Hand the call to the writer, once."""
+        if not self.done:
+            self.done = True
+            self.ended = time.perf_counter()
+            self.log.write(self)
+
+    def final_outcome(self) -> str:
+        """refused for a 4xx; error for a 5xx, no answer at all or a JSON-RPC error; else ok."""
+        status = self.status
+        if 400 <= status < 500:
+            return REFUSED
+        if status == 0 or status >= 500:
+            return ERROR
+        return self.outcome or OK
+
+    def lines(self) -> list[str]:
+        """The JSON lines of this request's calls (on the writer thread)."""
+        client_ip, method, path, origin, user_agent, correlation = self.facts
+        principal = self.principal
+        common = {schema.CLIENT_IP: client_ip, schema.METHOD: method, schema.PATH: path,
+                  schema.KEY_ID: principal.key_id, schema.ORIGIN: origin, schema.USER_AGENT: user_agent,
+                  schema.CORRELATION_ID: correlation_id(correlation),
+                  schema.KEY_NAME: principal.name, schema.OUTCOME: self.final_outcome(),
+                  schema.DURATION_MS: round((self.ended - self.started) * 1000, 3),
+                  "status": self.status, "request_bytes": self.request_bytes,
+                  "response_bytes": self.response_bytes}
+        when = datetime.fromtimestamp(self.when, UTC)
+        out = []
+        for method, tool, scope in self.calls:
+            event = schema.TOOL_CALL if tool is not None else schema.METHOD_CALL
+            record = SecurityEventLog.record(event, when, **common, **{
+                schema.RPC_METHOD: method, schema.TOOL: tool, schema.TOOL_SCOPE: scope})
+            out.append(json.dumps(record, separators=(",", ":")) + "\n")
+        return out
+
+
+class AccessLog:
+    """Decides which calls are recorded and writes them from a background thread."""
+
+    def __init__(self, events: SecurityEventLog, mode: AccessMode, scopes: ScopePolicy) -> None:
+        self.events = events
+        self.mode = mode
+        self.scopes = scopes
+        self._queue: queue.SimpleQueue[AccessCall | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def begin(self, req: Request, principal: Principal, messages: list[dict[str, Any]],
+              request_bytes: int) -> AccessCall | None:
+        """The calls of a POST's JSON-RPC requests (notifications and responses to the server
+        are not calls), or None when none is to be recorded."""
+        if self.mode is AccessMode.none:
+            return None
+        calls: list[Called] = []
+        for message in messages:
+            method = message.get("method")
+            if method is None or "id" not in message:
+                continue
+            tool = scope = None
+            if method == "tools/call":
+                tool = message["params"]["name"]  # a str: checked by jsonrpc_messages
+                scope = self.scopes.required(tool)
+            if self.mode is AccessMode.writes and scope != TOOLS_WRITE:
+                continue
+            calls.append((method, tool, scope))
+        return AccessCall(self, req, principal, calls, request_bytes) if calls else None
+
+    def write(self, call: AccessCall) -> None:
+        """Hand a finished call to the writer thread (written inline when it is far behind)."""
+        if self._thread is None:
+            self._start()
+        if self._queue.qsize() < MAX_PENDING:
+            self._queue.put(call)
+        else:
+            self.events.write_lines(call.lines())
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._drain, name="access-log", daemon=True)
+                self._thread.start()
+
+    def _drain(self) -> None:
+        """Write what has queued up, in batches: one wake-up, one write and one flush per
+        BATCH_DELAY rather than per record."""
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]  # blocking: an idle server's writer never wakes up
+            time.sleep(BATCH_DELAY)
+            while not self._queue.empty() and len(batch) < MAX_PENDING:
+                batch.append(self._queue.get_nowait())
+            stopping = None in batch
+            self.events.write_lines([line for c in batch if c is not None for line in c.lines()])
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread (server shutdown)."""
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=10)
