@@ -11,6 +11,7 @@ import time
 import anyio
 import pytest
 
+from tests.redis_server import free_port
 from tests.server.conftest import cli_in, new_key
 from tests.server.harness import http_client
 from tests.server.test_e2e import post
@@ -151,5 +152,5 @@ def test_cors_commands_validate_normalise_and_check(cli, backend):
     (["--redirect-port", "1"], {}, "needs TLS"),
 ])
 def test_production_mode_refuses_unsafe_configurations(cli, backend, args, env, message):
-    r = cli("serve", "--port", "0", *args, env=env, timeout=30)
+    r = cli("serve", "--port", str(free_port()), *args, env=env, timeout=30)  # 0 is refused (1-65535)
     assert r.code == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
