@@ -52,7 +52,11 @@ def bind(host: str, port: int, flag: str) -> socket.socket:
     """A socket bound to host:port as uvicorn would bind it (IPv6 when the host has a colon),
     not yet listening: asyncio listens when uvicorn starts serving. A port in use or forbidden
     is exit 5, before any banner."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and an
+    # accepted socket inherits it. With proto 0, Nagle held each response's body behind its
+    # headers until the client's delayed ACK: 40 ms a request (bench_flood's p99 was 44 ms).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
+                         socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
         sock.bind((host.strip("[]"), port))

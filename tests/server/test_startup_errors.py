@@ -135,3 +135,30 @@ def test_an_encrypted_key_is_refused_without_a_prompt(certs, sqlite_env, tmp_pat
     r = _serve(sqlite_env, "--port", str(free_port()), "--tls-cert", str(certs.cert_file),
                "--tls-key", str(encrypted))
     _assert_one_line(r, 2, "encrypted")
+
+
+def test_connections_accepted_on_the_pre_bound_socket_have_nagle_off():
+    """serve binds its sockets itself; asyncio turns Nagle off only for sockets whose proto is
+    TCP. With proto 0 every response's body waited for the client's delayed ACK (40 ms)."""
+    import asyncio
+
+    from finops_mcp_admin.server.listeners import bind
+
+    async def accept_one() -> int:
+        sock = bind("127.0.0.1", free_port(), "--port")
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                accepted.set_result(transport.get_extra_info("socket").getsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=sock)
+        _, writer = await asyncio.open_connection("127.0.0.1", sock.getsockname()[1])
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accept_one()) != 0
