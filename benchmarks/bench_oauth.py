@@ -165,6 +165,8 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
         for server in servers.values():
             if server.sessions is not None:
                 server.sessions.close()
+            if server.access is not None:  # its writer thread first, as serve does
+                server.access.close()
             server.events.close()
             if server.store is not None:
                 server.store.close()

@@ -183,6 +183,8 @@ def in_process(token: str, store_url: str, workdir: Path, batches: int = 15,
     finally:
         if server.sessions is not None:
             server.sessions.close()
+        if server.access is not None:  # its writer thread first, as serve does
+            server.access.close()
         server.events.close()
         if server.store is not None:
             server.store.close()
