@@ -28,6 +28,7 @@ from ._render import OutputFormat
 from ._store import command_settings, command_store
 
 if TYPE_CHECKING:
+    from ..aws.session import AwsOptions
     from ..monitoring import QueryResult
 
 app = typer.Typer(no_args_is_help=True, help="Audit trails, security events and alarms.")
@@ -114,6 +115,18 @@ def _configured(source: Source | None, log_file: list[str] | None, log_group: st
     return _Configured(choose_source(settings, source), settings.log_files, settings.log_group)
 
 
+def _query(kinds: frozenset[str], since: str, until: str | None, configured: _Configured,
+           aws: AwsOptions,
+           page_size: int, by: str | None, fail_above: int | None) -> QueryResult:
+    """Run one security-event query over the configured source (failures, cors, access)."""
+    from ..monitoring import Query, run
+    from ..security_events.records import Window
+
+    return run(Query(kinds, Window.parse(since, until, utcnow()), source=configured.source,
+                     log_files=configured.log_files, log_group=configured.log_group, aws=aws,
+                     page_size=page_size, by=by, fail_above=fail_above))
+
+
 def _group(by: By | AccessBy) -> str | None:
     return None if by.value == "none" else by.value
 
@@ -149,15 +162,9 @@ def failures(
     \b
     Example: mcpadmin audit failures --since 10m --log-file /var/log/mcp/events.jsonl --fail-above 5 -q || notify
     """  # noqa: E501 (the example stays one line a user can copy)
-    from ..monitoring import Query, run
-    from ..security_events.records import Window
-
-    configured = _configured(source, log_file, log_group)
-    result = run(Query(frozenset(event or [schema.AUTH_FAILURE]), Window.parse(since, until, utcnow()),
-                       source=configured.source, log_files=configured.log_files,
-                       log_group=configured.log_group,
-                       aws=aws_options(region, profile, endpoint_url), page_size=page_size,
-                       by=_group(by), fail_above=fail_above))
+    kinds = frozenset(event or [schema.AUTH_FAILURE])
+    result = _query(kinds, since, until, _configured(source, log_file, log_group),
+                    aws_options(region, profile, endpoint_url), page_size, _group(by), fail_above)
     _show(result, output, quiet, by)
     result.check()
 
@@ -175,15 +182,8 @@ def cors(
     \b
     Example: mcpadmin audit cors --since 24h --source cloudwatch --log-group /mcp/prod --by path
     """
-    from ..monitoring import Query, run
-    from ..security_events.records import Window
-
-    configured = _configured(source, log_file, log_group)
-    result = run(Query(frozenset([schema.CORS_REJECTED]), Window.parse(since, until, utcnow()),
-                       source=configured.source, log_files=configured.log_files,
-                       log_group=configured.log_group,
-                       aws=aws_options(region, profile, endpoint_url), page_size=page_size,
-                       by=_group(by), fail_above=fail_above))
+    result = _query(frozenset([schema.CORS_REJECTED]), since, until, _configured(source, log_file, log_group),
+                    aws_options(region, profile, endpoint_url), page_size, _group(by), fail_above)
     _show(result, output, quiet, by)
     result.check()
 
@@ -203,15 +203,8 @@ def access(
     \b
     Example: mcpadmin audit access --since 1d --by tool --log-file /var/log/mcp/events.jsonl
     """
-    from ..monitoring import Query, run
-    from ..security_events.records import Window
-
-    configured = _configured(source, log_file, log_group)
-    result = run(Query(schema.ACCESS_EVENTS, Window.parse(since, until, utcnow()),
-                       source=configured.source, log_files=configured.log_files,
-                       log_group=configured.log_group,
-                       aws=aws_options(region, profile, endpoint_url), page_size=page_size,
-                       by=_group(by), fail_above=fail_above))
+    result = _query(schema.ACCESS_EVENTS, since, until, _configured(source, log_file, log_group),
+                    aws_options(region, profile, endpoint_url), page_size, _group(by), fail_above)
     _show(result, output, quiet, by, ACCESS_COLUMNS)
     result.check()
 
