@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 
 from finops_mcp_admin.aws.rules._filter_pattern import UnsupportedPattern, matches, sample_events
-from finops_mcp_admin.aws.rules._template import SOURCE, number, props, ref, truthy
-from finops_mcp_admin.aws.rules.monitoring import container_log_groups
+from finops_mcp_admin.aws.rules._template import SOURCE, number, props, ref
+from finops_mcp_admin.aws.rules.monitoring import container_log_groups, metric_key, sns_wiring_reasons
 from finops_mcp_admin.security_events import schema
 
 WRITE_CALL, READ_CALL = f"{schema.TOOL_CALL}:tools:write", f"{schema.TOOL_CALL}:tools:read"
@@ -18,10 +18,6 @@ WATCHED = (("write-tool call", WRITE_CALL, (READ_CALL, schema.AUTH_FAILURE)),
            ("ip_refused", schema.IP_REFUSED, (schema.AUTH_FAILURE, READ_CALL)))
 #: One event in one period fires: Sum > 0, or Sum >= 1.
 FIRES_ON_ONE = {("GreaterThanThreshold", 0.0), ("GreaterThanOrEqualToThreshold", 1.0)}
-
-
-def _key(namespace: Any, metric: Any) -> str:
-    return json.dumps([namespace, metric], sort_keys=True)
 
 
 def _counts(pattern: str, wanted: str, others: tuple[str, ...]) -> bool | None:
@@ -41,11 +37,7 @@ def alarm_reasons(alarm: dict[str, Any], topics: set[str]) -> list[str]:
         reasons.append("must fire on one event: Statistic Sum with GreaterThanThreshold 0")
     if number(alarm.get("EvaluationPeriods"), 0) != 1 or number(alarm.get("DatapointsToAlarm", 1), 0) != 1:
         reasons.append("EvaluationPeriods and DatapointsToAlarm must be 1")
-    if "ActionsEnabled" in alarm and not truthy(alarm["ActionsEnabled"]):
-        reasons.append("ActionsEnabled is false")
-    if not any(ref(a) in topics for a in alarm.get("AlarmActions", []) or []):
-        reasons.append("AlarmActions include no SNS topic of this template")
-    return reasons
+    return reasons + sns_wiring_reasons(alarm, topics)
 
 
 class AccessAlarms(CloudFormationLintRule):
@@ -88,7 +80,7 @@ class AccessAlarms(CloudFormationLintRule):
                     namespace = transform.get("MetricNamespace") if isinstance(transform, dict) else None
                     value = transform.get("MetricValue") if isinstance(transform, dict) else None
                     if "${AWS::StackName}" in json.dumps(namespace) and str(value) == "1":
-                        counted.add(_key(namespace, transform["MetricName"]))
+                        counted.add(metric_key(namespace, transform["MetricName"]))
                     else:
                         problems.append(RuleMatch(path, f"{name}: needs MetricValue 1 and a namespace "
                                                         "with ${AWS::StackName}"))
@@ -112,7 +104,7 @@ class AccessAlarms(CloudFormationLintRule):
                                                          f"counts exactly the server's {what} events"))
                 continue
             watching = {n: a for n, a in alarms.items()
-                        if _key(a.get("Namespace"), a.get("MetricName")) in counted}
+                        if metric_key(a.get("Namespace"), a.get("MetricName")) in counted}
             verdicts = {n: alarm_reasons(a, topics) for n, a in watching.items()}
             if any(not reasons for reasons in verdicts.values()):
                 continue

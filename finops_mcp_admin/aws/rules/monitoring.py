@@ -16,8 +16,19 @@ R23_2 = (("Statistic", "Sum"), ("Period", 300), ("EvaluationPeriods", 1), ("Data
          ("Threshold", 10), ("ComparisonOperator", "GreaterThanThreshold"))
 
 
-def _key(namespace: Any, metric: Any) -> str:
+def metric_key(namespace: Any, metric: Any) -> str:
+    """One (namespace, metric name) pair as a comparable key, whatever intrinsics they hold."""
     return json.dumps([namespace, metric], sort_keys=True)
+
+
+def sns_wiring_reasons(alarm: dict[str, Any], topics: set[str], requirement: str = "") -> list[str]:
+    """How an alarm fails to notify a human: actions disabled, or no SNS topic of the template."""
+    reasons = []
+    if "ActionsEnabled" in alarm and not truthy(alarm["ActionsEnabled"]):
+        reasons.append("ActionsEnabled is false")
+    if not any(ref(a) in topics for a in alarm.get("AlarmActions", []) or []):
+        reasons.append(f"AlarmActions include no SNS topic of this template{requirement}")
+    return reasons
 
 
 def container_log_groups(cfn: Any) -> set[str]:
@@ -40,11 +51,7 @@ def r23_reasons(alarm: dict[str, Any], topics: set[str]) -> list[str]:
         same = number(actual, float("nan")) == expected if isinstance(expected, int) else actual == expected
         if not same:
             reasons.append(f"{field} {actual} (R23.2: {expected})")
-    if "ActionsEnabled" in alarm and not truthy(alarm["ActionsEnabled"]):
-        reasons.append("ActionsEnabled is false")
-    if not any(ref(a) in topics for a in alarm.get("AlarmActions", []) or []):
-        reasons.append("AlarmActions include no SNS topic of this template (R23.5)")
-    return reasons
+    return reasons + sns_wiring_reasons(alarm, topics, " (R23.5)")
 
 
 class AuthFailureAlarm(CloudFormationLintRule):
@@ -91,7 +98,7 @@ class AuthFailureAlarm(CloudFormationLintRule):
                 elif str(transform.get("MetricValue")) != "1":
                     problems.append(RuleMatch(path, f"{name}: MetricValue must be 1 (one per failure)"))
                 else:
-                    counted[_key(namespace, transform.get("MetricName"))] = name
+                    counted[metric_key(namespace, transform.get("MetricName"))] = name
         return counted
 
     def match(self, cfn: Any) -> list[RuleMatch]:
@@ -107,7 +114,7 @@ class AuthFailureAlarm(CloudFormationLintRule):
         alarm_problems = []
         for name, res in cfn.get_resources(["AWS::CloudWatch::Alarm"]).items():
             alarm = props(res)
-            if _key(alarm.get("Namespace"), alarm.get("MetricName")) not in counted:
+            if metric_key(alarm.get("Namespace"), alarm.get("MetricName")) not in counted:
                 continue
             reasons = r23_reasons(alarm, topics)
             if not reasons:
