@@ -110,10 +110,9 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
                  per_batch: int = 1000) -> dict[str, float]:
     """CPU µs per tools/call request through each envelope around routed_trivial (in-process)."""
     import asyncio
-    import json
 
     import envelope_apps
-    from bench_peer import _asgi_post
+    from bench_peer import _stack_costs, close_server
 
     from finops_mcp_admin import lifecycle
     from finops_mcp_admin.config import load_settings
@@ -135,41 +134,19 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
                    **common, auth="oauth", oauth_issuer=issuer.url, public_url=resource))}
     tokens = {"API key": key, "OAuth JWT": issuer.mint(resource, exp=int(time.time()) + 3600)}
     apps = {"bare": envelope_apps.routed_trivial, **{k: v.app for k, v in servers.items()}}
-    body = json.dumps(CALL).encode()
 
-    def headers(name: str) -> list[tuple[bytes, bytes]]:
+    def headers(name: str) -> dict[str, str]:
         h = {**HEADERS, "Host": "127.0.0.1:8000", "Mcp-Session-Id": "0" * 32,
              "Mcp-Protocol-Version": "2025-11-25"}
         if name in tokens:
             h["Authorization"] = f"Bearer {tokens[name]}"
-        return [(k.lower().encode(), v.encode()) for k, v in h.items()]
+        return h
 
-    async def measure() -> dict[str, float]:
-        raw = {name: headers(name) for name in apps}
-        for name, app in apps.items():
-            for _ in range(200):  # first requests verify (argon2, JWKS fetch); the rest warm up
-                if (status := await _asgi_post(app, raw[name], body)) != 200:
-                    raise SystemExit(f"in-process {name}: {status}")
-        times: dict[str, list[float]] = {name: [] for name in apps}
-        for i in range(batches):
-            for name in apps if i % 2 == 0 else list(apps)[::-1]:
-                start_cpu = time.process_time()
-                for _ in range(per_batch):
-                    await _asgi_post(apps[name], raw[name], body)
-                times[name].append((time.process_time() - start_cpu) / per_batch * 1e6)
-        return {name: statistics.median(values) for name, values in times.items()}
-
-    try:
-        return asyncio.run(measure())
+    try:  # the first requests verify (argon2, JWKS fetch)
+        return asyncio.run(_stack_costs(apps, {name: headers(name) for name in apps}, batches, per_batch))
     finally:
         for server in servers.values():
-            if server.sessions is not None:
-                server.sessions.close()
-            if server.access is not None:  # its writer thread first, as serve does
-                server.access.close()
-            server.events.close()
-            if server.store is not None:
-                server.store.close()
+            close_server(server)
 
 
 def main() -> None:

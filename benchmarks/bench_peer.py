@@ -146,22 +146,36 @@ async def _asgi_post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) 
     return status
 
 
-async def _stack_costs(apps: dict[str, Any], headers: dict[str, str], batches: int,
+async def _stack_costs(apps: dict[str, Any], headers: dict[str, dict[str, str]], batches: int,
                        per_batch: int) -> dict[str, float]:
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    """CPU µs per tools/call request of each app (each with its own headers), in this process:
+    200 warm-up requests each (the first verifies the credential), then alternating batches;
+    medians."""
+    raw = {name: [(k.lower().encode(), v.encode()) for k, v in h.items()] for name, h in headers.items()}
     body = json.dumps(CALL).encode()
     for name, app in apps.items():
-        for _ in range(200):  # the first verifies the key (argon2); the rest warm up
-            if (status := await _asgi_post(app, raw, body)) != 200:
+        for _ in range(200):
+            if (status := await _asgi_post(app, raw[name], body)) != 200:
                 raise SystemExit(f"in-process {name}: {status}")
     times: dict[str, list[float]] = {name: [] for name in apps}
     for i in range(batches):
         for name in apps if i % 2 == 0 else list(apps)[::-1]:
             start_cpu = time.process_time()
             for _ in range(per_batch):
-                await _asgi_post(apps[name], raw, body)
+                await _asgi_post(apps[name], raw[name], body)
             times[name].append((time.process_time() - start_cpu) / per_batch * 1e6)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def close_server(server: Any) -> None:
+    """Stop what `build` started, in `serve`'s order (the access trail's writer before the log)."""
+    if server.sessions is not None:
+        server.sessions.close()
+    if server.access is not None:
+        server.access.close()
+    server.events.close()
+    if server.store is not None:
+        server.store.close()
 
 
 def in_process(token: str, store_url: str, workdir: Path, batches: int = 15,
@@ -179,15 +193,9 @@ def in_process(token: str, store_url: str, workdir: Path, batches: int = 15,
     headers = {**HEADERS, "Authorization": f"Bearer {token}", "Origin": ORIGIN,
                "Host": "127.0.0.1:8000", "Mcp-Session-Id": "0" * 32, "Mcp-Protocol-Version": "2025-11-25"}
     try:
-        return asyncio.run(_stack_costs(apps, headers, batches, per_batch))
+        return asyncio.run(_stack_costs(apps, dict.fromkeys(apps, headers), batches, per_batch))
     finally:
-        if server.sessions is not None:
-            server.sessions.close()
-        if server.access is not None:  # its writer thread first, as serve does
-            server.access.close()
-        server.events.close()
-        if server.store is not None:
-            server.store.close()
+        close_server(server)
 
 
 def main() -> None:
