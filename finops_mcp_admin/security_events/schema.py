@@ -9,6 +9,7 @@ canonical timestamps compare correctly as strings (the readers' fast path).
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -80,6 +81,21 @@ EVENTS = frozenset({AUTH_FAILURE, RATE_LIMITED, INSUFFICIENT_SCOPE, CORS_REJECTE
 def format_ts(when: datetime) -> str:
     """An aware datetime as a canonical `ts`: UTC, milliseconds, Z suffix."""
     return when.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+_second: tuple[int, str] = (-1, "")  # the last whole second format_ts_ns formatted
+
+
+def format_ts_ns(ns: int) -> str:
+    """format_ts of a `time.time_ns()` value, the same string for a tenth of the cost (the date
+    and time of day are formatted once a second; the access trail stamps every request)."""
+    global _second
+    sec, rest = divmod(ns, 1_000_000_000)
+    cached, prefix = _second
+    if cached != sec:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        _second = (sec, prefix)
+    return f"{prefix}.{rest // 1_000_000:03d}Z"
 
 
 #: The canonical `ts` shape, and its fixed width (taken from format_ts, so they cannot disagree).

@@ -9,6 +9,7 @@ import json
 import sys
 import threading
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +26,18 @@ def _clean(value: Any) -> Any:
     if not text.isprintable():
         text = "".join(c if c.isprintable() else "?" for c in text)
     return text[:_MAX_FIELD]
+
+
+
+
+def json_text(value: str | None) -> str:
+    """A text field exactly as `record` then `json.dumps` write it (cleaned, bounded, escaped),
+    for writers that build their lines themselves (server/access.py: one line per request)."""
+    if value is None:
+        return "null"
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else "?" for c in value)
+    return encode_basestring_ascii(value[:_MAX_FIELD])  # json.dumps's own (C) string encoder
 
 
 class SecurityEventLog:

@@ -3,8 +3,10 @@ replaying a body, and complete JSON responses. No security decision is made here
 
 from __future__ import annotations
 
+import itertools
 import json
-import uuid
+import os
+import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -56,9 +58,30 @@ class Request:
 
 
 def correlation_id(header: str | None) -> str:
-    """An X-Correlation-ID value when sane, else a fresh id (uuid4: ~6 µs, an urandom call, so
-    the access trail calls this on its writer thread, not on the event loop)."""
-    return header if header and len(header) <= 128 and header.isprintable() else str(uuid.uuid4())
+    """An X-Correlation-ID value when sane, else a fresh id."""
+    return header if header and len(header) <= 128 and header.isprintable() else _fresh_id()
+
+
+class _Ids:
+    """Fresh correlation ids in the shape of a UUID version 4: 60 random bits drawn once per
+    process (again after a fork), then a counter. Unique, which is all a correlation id needs
+    (it is not a secret), for a tenth of `uuid4`'s cost: no urandom call per request."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        run = secrets.token_hex(8)
+        self.prefix = f"{run[:8]}-{run[8:12]}-4{run[12:15]}-"
+        self.count = itertools.count()
+
+    def __call__(self) -> str:
+        n = next(self.count)  # atomic under the GIL: the writer thread and the loop share it
+        return f"{self.prefix}{8 | n >> 60 & 3:x}{n >> 48 & 0xFFF:03x}-{n & 0xFFFFFFFFFFFF:012x}"
+
+
+_fresh_id = _Ids()
 
 
 async def read_body(receive: Receive) -> bytes:

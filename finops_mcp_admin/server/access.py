@@ -18,12 +18,12 @@ import json
 import queue
 import threading
 import time
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from ..security_events import schema
-from ..security_events.writer import SecurityEventLog
+from ..security_events.schema import format_ts_ns
+from ..security_events.writer import SecurityEventLog, json_text
 from ._asgi import Message, Request, Send, correlation_id
 from .auth import Principal
 from .scopes import TOOLS_WRITE, ScopePolicy
@@ -76,7 +76,7 @@ class AccessCall:
         self.facts = (req.client_ip, req.method, req.path, header("origin"),
                       header("user-agent"), header("x-correlation-id"))
         self.request_bytes = request_bytes
-        self.when = time.time()
+        self.when = time.time_ns()
         self.started = self.ended = time.perf_counter()
         self.status = self.response_bytes = 0
         self.outcome: str | None = None
@@ -116,24 +116,37 @@ class AccessCall:
         return self.outcome or OK
 
     def lines(self) -> list[str]:
-        """The JSON lines of this request's calls (on the writer thread)."""
+        """The JSON lines of this request's calls (on the writer thread): what `record` and
+        `json.dumps` would write, filled into a template (a fifth of the cost; a test holds them
+        equal)."""
         client_ip, method, path, origin, user_agent, correlation = self.facts
         principal = self.principal
-        common = {schema.CLIENT_IP: client_ip, schema.METHOD: method, schema.PATH: path,
-                  schema.KEY_ID: principal.key_id, schema.ORIGIN: origin, schema.USER_AGENT: user_agent,
-                  schema.CORRELATION_ID: correlation_id(correlation),
-                  schema.KEY_NAME: principal.name, schema.OUTCOME: self.final_outcome(),
-                  schema.DURATION_MS: round((self.ended - self.started) * 1000, 3),
-                  "status": self.status, "request_bytes": self.request_bytes,
-                  "response_bytes": self.response_bytes}
-        when = datetime.fromtimestamp(self.when, UTC)
-        out = []
-        for method, tool, scope in self.calls:
-            event = schema.TOOL_CALL if tool is not None else schema.METHOD_CALL
-            record = SecurityEventLog.record(event, when, **common, **{
-                schema.RPC_METHOD: method, schema.TOOL: tool, schema.TOOL_SCOPE: scope})
-            out.append(json.dumps(record, separators=(",", ":")) + "\n")
-        return out
+        ts = format_ts_ns(self.when)
+        common = _COMMON % (
+            json_text(client_ip), json_text(method), json_text(path), json_text(principal.key_id),
+            json_text(origin), json_text(user_agent), json_text(correlation_id(correlation)),
+            json_text(principal.name), self.final_outcome(),
+            round((self.ended - self.started) * 1000, 3), self.status, self.request_bytes,
+            self.response_bytes)
+        return [_LINE % (ts, schema.TOOL_CALL if tool is not None else schema.METHOD_CALL, common,
+                         json_text(rpc_method), json_text(tool), json_text(scope))
+                for rpc_method, tool, scope in self.calls]
+
+
+def _name(field: str) -> str:
+    return json.dumps(field) + ":"
+
+
+# An access line in the order `SecurityEventLog.record` writes fields (schema.FIELDS first,
+# then the access fields), built from the schema's names rather than spelling them again.
+_COMMON = "".join((
+    _name(schema.CLIENT_IP), "%s,", _name(schema.METHOD), "%s,", _name(schema.PATH), "%s,",
+    _name(schema.KEY_ID), "%s,", _name(schema.ORIGIN), "%s,", _name(schema.USER_AGENT), "%s,",
+    _name(schema.CORRELATION_ID), "%s,", _name(schema.KEY_NAME), "%s,", _name(schema.OUTCOME), '"%s",',
+    _name(schema.DURATION_MS), "%r,", '"status":%d,"request_bytes":%d,"response_bytes":%d'))
+_LINE = "".join((
+    "{", _name(schema.TS), '"%s",', _name(schema.EVENT), '"%s",', _name(schema.REASON), "null,%s,",
+    _name(schema.RPC_METHOD), "%s,", _name(schema.TOOL), "%s,", _name(schema.TOOL_SCOPE), "%s}\n"))
 
 
 class AccessLog:
