@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -109,3 +111,57 @@ def test_fresh_correlation_ids_are_unique_uuid4_strings_and_differ_after_a_fork(
     assert child not in ids and child.split("-")[:3] != correlation_id(None).split("-")[:3]
     assert correlation_id("given-id") == "given-id"
     assert correlation_id("x" * 129) != "x" * 129 and correlation_id("bad\nid") != "bad\nid"
+
+
+class SlowLog(SecurityEventLog):
+    """Records which thread wrote each batch; the writer thread's writes can be held."""
+
+    def __init__(self) -> None:
+        super().__init__(to_stdout=False)
+        self.batches: list[tuple[str, list[str]]] = []
+        self.hold = threading.Event()
+        self.hold.set()
+
+    def write_lines(self, lines: list[str]) -> None:
+        if threading.current_thread().name == "access-log":
+            self.hold.wait(10)
+        self.batches.append((threading.current_thread().name, list(lines)))
+
+
+def finished(log: AccessLog, text: str) -> None:
+    call = make_call(text)
+    call.log = log
+    call.finish()
+
+
+def test_lines_are_written_in_batches_off_the_calling_thread_and_flushed_on_close():
+    events = SlowLog()
+    log = AccessLog(events, AccessMode.all, ScopePolicy())
+    for i in range(5):
+        finished(log, f"call{i}")
+    deadline = time.monotonic() + 5
+    while not events.batches and time.monotonic() < deadline:
+        time.sleep(0.005)
+    finished(log, "late")
+    log.close()
+    assert {name for name, _ in events.batches} == {"access-log"}
+    written = [line for _, lines in events.batches for line in lines]
+    assert len(written) == 12 and len(events.batches) <= 3  # 6 requests of 2 calls, batched
+
+
+def test_a_stuck_writer_makes_the_caller_write_inline_rather_than_pile_up(monkeypatch):
+    monkeypatch.setattr("finops_mcp_admin.server.access.MAX_PENDING", 6)
+    events = SlowLog()
+    events.hold.clear()  # the writer thread blocks in its first write
+    log = AccessLog(events, AccessMode.all, ScopePolicy())
+    finished(log, "first")
+    deadline = time.monotonic() + 5
+    while log._pending and time.monotonic() < deadline:  # the thread took the first batch
+        time.sleep(0.005)
+    for i in range(4):  # 8 lines: over the bound of 6
+        finished(log, f"more{i}")
+    inline = [lines for name, lines in events.batches if name != "access-log"]
+    assert inline and sum(map(len, inline)) >= 6 and len(log._pending) <= 6
+    events.hold.set()
+    log.close()
+    assert sum(len(lines) for _, lines in events.batches) == 10
