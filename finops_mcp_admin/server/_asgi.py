@@ -63,8 +63,8 @@ def correlation_id(header: str | None) -> str:
 
 
 class _Ids:
-    """Fresh correlation ids in the shape of a UUID version 4: 60 random bits drawn once per
-    process (again after a fork), then a counter. Unique, which is all a correlation id needs
+    """Fresh correlation ids in the shape of a UUID version 4: 74 random bits drawn once per
+    process (again after a fork), then a 48-bit counter. Unique, which is all a correlation id needs
     (it is not a secret), for a tenth of `uuid4`'s cost: no urandom call per request."""
 
     def __init__(self) -> None:
@@ -72,13 +72,13 @@ class _Ids:
         os.register_at_fork(after_in_child=self.reseed)
 
     def reseed(self) -> None:
-        run = secrets.token_hex(8)
-        self.prefix = f"{run[:8]}-{run[8:12]}-4{run[12:15]}-"
+        run = secrets.token_hex(10)
+        variant = "89ab"[int(run[15], 16) & 3]
+        self.prefix = f"{run[:8]}-{run[8:12]}-4{run[12:15]}-{variant}{run[16:19]}-"
         self.count = itertools.count()
 
     def __call__(self) -> str:
-        n = next(self.count)  # atomic under the GIL: the writer thread and the loop share it
-        return f"{self.prefix}{8 | n >> 60 & 3:x}{n >> 48 & 0xFFF:03x}-{n & 0xFFFFFFFFFFFF:012x}"
+        return f"{self.prefix}{next(self.count) & 0xFFFFFFFFFFFF:012x}"  # next(): atomic under the GIL
 
 
 _fresh_id = _Ids()

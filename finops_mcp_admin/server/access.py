@@ -116,21 +116,18 @@ class AccessCall:
         return self.outcome or OK
 
     def lines(self) -> list[str]:
-        """The JSON lines of this request's calls: what `record` and
-        `json.dumps` would write, filled into a template (a fifth of the cost; a test holds them
-        equal)."""
-        client_ip, method, path, origin, user_agent, correlation = self.facts
-        principal = self.principal
+        """The JSON lines of this request's calls: what `record` and `json.dumps` would write
+        (a test holds them byte-equal), filled into a template with the parts that repeat from
+        request to request (who called, which method) encoded once (server/access.py, _Fragments)."""
+        facts, principal = self.facts, self.principal
+        who = self.log.fragments.who(facts, principal)
         ts = format_ts_ns(self.when)
-        common = _COMMON % (
-            json_text(client_ip), json_text(method), json_text(path), json_text(principal.key_id),
-            json_text(origin), json_text(user_agent), json_text(correlation_id(correlation)),
-            json_text(principal.name), self.final_outcome(),
-            round((self.ended - self.started) * 1000, 3), self.status, self.request_bytes,
-            self.response_bytes)
-        return [_LINE % (ts, schema.TOOL_CALL if tool is not None else schema.METHOD_CALL, common,
-                         json_text(rpc_method), json_text(tool), json_text(scope))
-                for rpc_method, tool, scope in self.calls]
+        rest = _REST % (json_text(correlation_id(facts[5])), who[1], self.final_outcome(),
+                        round((self.ended - self.started) * 1000, 3), self.status,
+                        self.request_bytes, self.response_bytes)
+        called = self.log.fragments.called
+        return [_LINE % (ts, schema.TOOL_CALL if call[1] is not None else schema.METHOD_CALL,
+                         who[0], rest, called(call)) for call in self.calls]
 
 
 def _name(field: str) -> str:
@@ -138,15 +135,53 @@ def _name(field: str) -> str:
 
 
 # An access line in the order `SecurityEventLog.record` writes fields (schema.FIELDS first,
-# then the access fields), built from the schema's names rather than spelling them again.
-_COMMON = "".join((
+# then the access fields), built from the schema's names rather than spelling them again:
+# {ts, event, reason, <who: client_ip .. user_agent>, <rest: correlation_id .. response_bytes>,
+#  <called: rpc_method, tool, scope>}
+_WHO = "".join((
     _name(schema.CLIENT_IP), "%s,", _name(schema.METHOD), "%s,", _name(schema.PATH), "%s,",
-    _name(schema.KEY_ID), "%s,", _name(schema.ORIGIN), "%s,", _name(schema.USER_AGENT), "%s,",
+    _name(schema.KEY_ID), "%s,", _name(schema.ORIGIN), "%s,", _name(schema.USER_AGENT), "%s"))
+_REST = "".join((
     _name(schema.CORRELATION_ID), "%s,", _name(schema.KEY_NAME), "%s,", _name(schema.OUTCOME), '"%s",',
     _name(schema.DURATION_MS), "%r,", '"status":%d,"request_bytes":%d,"response_bytes":%d'))
-_LINE = "".join((
-    "{", _name(schema.TS), '"%s",', _name(schema.EVENT), '"%s",', _name(schema.REASON), "null,%s,",
-    _name(schema.RPC_METHOD), "%s,", _name(schema.TOOL), "%s,", _name(schema.TOOL_SCOPE), "%s}\n"))
+_CALLED = "".join((_name(schema.RPC_METHOD), "%s,", _name(schema.TOOL), "%s,",
+                   _name(schema.TOOL_SCOPE), "%s"))
+_LINE = "".join(("{", _name(schema.TS), '"%s",', _name(schema.EVENT), '"%s",', _name(schema.REASON),
+                 "null,%s,%s,%s}\n"))
+
+
+class _Fragments:
+    """Encoded parts of access lines that repeat across requests (a client's address, headers
+    and key; a method and tool), each encoded once. Event-loop state; bounded: a client that
+    varies its User-Agent per request only empties it."""
+
+    MAX = 4096
+
+    def __init__(self) -> None:
+        self._who: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._called: dict[Called, str] = {}
+
+    def who(self, facts: tuple[str | None, ...], principal: Principal) -> tuple[str, str]:
+        """(client_ip .. user_agent fragment, the key name's JSON text)."""
+        key = (facts[:5], principal.key_id, principal.name)
+        found = self._who.get(key)
+        if found is None:
+            if len(self._who) >= self.MAX:
+                self._who.clear()
+            client_ip, method, path, origin, user_agent = facts[:5]
+            found = self._who[key] = (
+                _WHO % (json_text(client_ip), json_text(method), json_text(path),
+                        json_text(principal.key_id), json_text(origin), json_text(user_agent)),
+                json_text(principal.name))
+        return found
+
+    def called(self, call: Called) -> str:
+        found = self._called.get(call)
+        if found is None:
+            if len(self._called) >= self.MAX:
+                self._called.clear()
+            found = self._called[call] = _CALLED % tuple(map(json_text, call))
+        return found
 
 
 class AccessLog:
@@ -156,6 +191,7 @@ class AccessLog:
         self.events = events
         self.mode = mode
         self.scopes = scopes
+        self.fragments = _Fragments()
         self._pending: list[str] = []  # lines not yet written (built on the event loop)
         self._lock = threading.Lock()
         self._wake = threading.Event()

@@ -171,8 +171,8 @@ def jsonrpc_messages(body: bytes) -> list[dict[str, Any]]:
     if (b"\x00" in body[:4] or body[:1] in (b"\xfe", b"\xff")) and json.detect_encoding(body) not in (
             "utf-8", "utf-8-sig"):
         raise BadBody("JSON body must be UTF-8 (RFC 8259)")
-    try:
-        text = body.decode("utf-8-sig")
+    try:  # as "utf-8-sig" decodes, without its codec's Python-level wrapper (~0.5 µs)
+        text = (body[3:] if body[:3] == b"\xef\xbb\xbf" else body).decode()
     except UnicodeDecodeError:
         raise BadBody("JSON body must be UTF-8 (RFC 8259)") from None
     check_nesting(text)  # before any parser: the SDK's own parser must not see it either
