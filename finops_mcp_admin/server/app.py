@@ -93,7 +93,7 @@ class SecurityEnvelope:
         self._last_touch: dict[str, float] = {}
         self._lookups = 0  # store reads in flight for refused attempts (see _reserve)
         self._verifying: dict[bytes, anyio.Event] = {}  # token digest -> its verification in flight
-        self._identities: dict[Principal, tuple[Any, Any]] = {}
+        self._identities: dict[str, tuple[Principal, Any, Any]] = {}  # key id -> (principal, user, auth)
         # Precomputed: these are on every refused request.
         self._challenge = f'Bearer realm="{self.realm}"'
         self._invalid = (self._challenge
@@ -312,12 +312,15 @@ class SecurityEnvelope:
     def _identity(self, principal: Principal) -> tuple[Any, Any]:
         """scope["user"] and scope["auth"] for a principal, built once per key (a key's id and
         scopes never change; pydantic construction per request was 10 µs)."""
-        ident = self._identities.get(principal)
-        if ident is None:
+        ident = self._identities.get(principal.key_id)
+        if ident is None or ident[0] is not principal:  # the verifier caches one Principal per key
+            if ident is not None and ident[0] == principal:  # an equal one (cache refilled)
+                return ident[1], ident[2]
             if len(self._identities) > 10_000:
                 self._identities.clear()
-            ident = self._identities[principal] = (_user(principal), _credentials(principal))
-        return ident
+            ident = self._identities[principal.key_id] = (principal, _user(principal),
+                                                           _credentials(principal))
+        return ident[1], ident[2]
 
     def _maybe_touch(self, key_id: str) -> None:
         now = time.monotonic()

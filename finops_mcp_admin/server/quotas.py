@@ -27,7 +27,7 @@ class RateLimiter:
     def __init__(self, default: Rate | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.default = default
         self._clock = clock
-        # key id -> [tokens, last refill, the Rate the bucket was made for]
+        # key id -> [tokens, last refill, the Rate the bucket was made for, its count, per second]
         self._buckets: dict[str, list] = {}
 
     def wait(self, principal: Principal) -> int | None:
@@ -38,20 +38,24 @@ class RateLimiter:
             return None
         now = self._clock()
         bucket = self._buckets.get(principal.key_id)
-        if bucket is None or bucket[2] != rate:  # first use, or the key's rate was changed
+        # `is`: the parsed rates are cached, so the same rate is the same object (== for the rest)
+        if bucket is None or (bucket[2] is not rate and bucket[2] != rate):  # first use, or changed
             if len(self._buckets) >= 100_000:
                 self._forget_full(now)
-            bucket = self._buckets[principal.key_id] = [float(rate.count), now, rate]
-        tokens = min(float(rate.count), bucket[0] + (now - bucket[1]) * rate.per_second)
+            bucket = self._buckets[principal.key_id] = [float(rate.count), now, rate,
+                                                        float(rate.count), rate.per_second]
+        tokens = bucket[0] + (now - bucket[1]) * bucket[4]
+        if tokens > bucket[3]:
+            tokens = bucket[3]
         bucket[1] = now
         if tokens >= 1.0:
             bucket[0] = tokens - 1.0
             return None
         bucket[0] = tokens
-        return max(1, math.ceil((1.0 - tokens) / rate.per_second))
+        return max(1, math.ceil((1.0 - tokens) / bucket[4]))
 
     def _forget_full(self, now: float) -> None:
         """Drop buckets that have refilled completely: they hold no state worth keeping."""
-        for key_id, (tokens, last, rate) in list(self._buckets.items()):
-            if tokens + (now - last) * rate.per_second >= rate.count:
+        for key_id, (tokens, last, _rate, count, per_second) in list(self._buckets.items()):
+            if tokens + (now - last) * per_second >= count:
                 del self._buckets[key_id]
