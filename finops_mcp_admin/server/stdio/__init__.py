@@ -8,7 +8,9 @@ server's shutdown. The envelope in front (auth, TLS, CORS, quotas, scopes, event
 
 Rooms: `options` (what the administrator configures, the child's environment; no mcp import),
 `child` (spawning and ending a child's process group, resource limits), `limits` (children per
-key and in total, spawn rate), `relay` (one session: the SDK's Streamable-HTTP transport on one
-side, line-delimited JSON-RPC on the child's stdio on the other), `gateway` (the ASGI app: one
-transport and relay per session), `scope_map` (which scope each of the child's tools needs).
+key and in total, spawn rate), `relay` (one session: the client's messages on one side,
+line-delimited JSON-RPC on the child's stdio on the other), `reply` (a single message POSTed to
+a session, answered by the gateway itself: JSON when the child answers first, else SSE),
+`batch` (batch POSTs), `gateway` (the ASGI app: one SDK transport and relay per session),
+`scope_map` (which scope each of the child's tools needs).
 """

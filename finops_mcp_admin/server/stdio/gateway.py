@@ -1,5 +1,7 @@
 """The inner ASGI app of `serve --stdio`: one SDK Streamable-HTTP transport (message level) and
-one relay, hence one child, per MCP session.
+one relay, hence one child, per MCP session. A single message POSTed to an open session is
+relayed and answered by the gateway itself (reply.py: JSON when the child answers first); the
+transport takes the rest.
 
 The session bookkeeping mirrors the SDK's StreamableHTTPSessionManager (sessions bound to the
 credential that opened them; an unknown id answers 404; a session whose opening request failed
@@ -29,6 +31,7 @@ from .batch import answer_batch, batch_of
 from .limits import SpawnLimits
 from .options import StdioOptions
 from .relay import Relay
+from .reply import relay_message, single_message
 
 
 class StdioGateway:
@@ -73,18 +76,7 @@ class StdioGateway:
             if transport is None or self._owners.get(session_id) != owner:
                 await respond(send, 404, _error("Session not found"))
                 return
-            if req.method == "POST":
-                try:
-                    body = await read_body(receive)
-                except BadBody:
-                    await respond(send, 400, _error("Bad Request: incomplete body"))
-                    return
-                batch = batch_of(body)
-                if batch is not None:
-                    await self._batch(session_id, transport, scope, batch, send)
-                    return
-                receive = replay(body, receive)
-            await transport.handle_request(scope, receive, send)
+            await self._in_session(req, session_id, transport, scope, receive, send)
             if transport.is_terminated:
                 await self._discard(session_id, transport)
             return
@@ -109,6 +101,29 @@ class StdioGateway:
                           [(b"retry-after", str(wait).encode())])
             return
         await self._open(req, key_id, owner, scope, receive, send)
+
+    async def _in_session(self, req: Request, session_id: str, transport: StreamableHTTPServerTransport,
+                          scope: Scope, receive: Receive, send: Send) -> None:
+        """A request of an open session: a single message is relayed and answered here
+        (reply.py), a batch split (batch.py), the rest (GET, DELETE, what reply.py leaves)
+        handled by the SDK's transport."""
+        if req.method == "POST":
+            try:
+                body = await read_body(receive)
+            except BadBody:
+                await respond(send, 400, _error("Bad Request: incomplete body"))
+                return
+            batch = batch_of(body)
+            if batch is not None:
+                await self._batch(session_id, transport, scope, batch, send)
+                return
+            relay = self._relays.get(session_id)
+            message = single_message(req, body) if not transport.is_terminated else None
+            if relay is not None and message is not None and await relay_message(
+                    relay, message, session_id, receive, send):
+                return
+            receive = replay(body, receive)
+        await transport.handle_request(scope, receive, send)
 
     async def _batch(self, session_id: str, transport: StreamableHTTPServerTransport, scope: Scope,
                      batch: list[dict[str, Any]], send: Send) -> None:

@@ -1,10 +1,13 @@
-"""One session's relay: the SDK's Streamable-HTTP transport hands us the client's messages (a
-message-level stream), the child speaks line-delimited JSON-RPC on stdin/stdout.
+"""One session's relay: the client's messages come from the gateway's own answer path
+(reply.py: single messages, the common case) or from the SDK's Streamable-HTTP transport (the
+initialize, batches, anything reply.py leaves to the SDK); the child speaks line-delimited
+JSON-RPC on stdin/stdout.
 
 Messages pass unchanged in both directions (ids included: the client's request ids and the
 child's own request ids live in separate namespaces, as on stdio). What the relay decides is
 only which HTTP stream a message of the child rides on:
-- a response or error: the POST that carried its request (the transport routes by id);
+- a response or error: the POST that carried its request (by id: its reply stream, or the
+  transport's);
 - `notifications/progress`: the request whose `_meta.progressToken` it names;
 - any other notification, and the child's own requests (sampling, elicitation, roots/list,
   ping): the one client request in flight when there is exactly one (a stdio server asks
@@ -26,6 +29,7 @@ from typing import Any, TextIO
 
 import anyio
 import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from pydantic import TypeAdapter, ValidationError
 
@@ -35,6 +39,7 @@ from . import child
 from .options import StdioOptions
 
 _BATCH: TypeAdapter[list[types.JSONRPCMessage]] = TypeAdapter(list[types.JSONRPCMessage])
+Replies = MemoryObjectReceiveStream[types.JSONRPCMessage]
 #: JSON-RPC error for requests in flight when the child fails (implementation-defined range).
 CHILD_FAILED = -32002
 #: The shape of an mcpadmin key: removed from the child's stderr even if one reached it.
@@ -45,6 +50,9 @@ _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|_KEY$|^KEY$"
 STDERR_LINE = 2000
 #: Seconds to let the errors for requests in flight reach their streams before the session ends.
 FLUSH_WAIT = 2.0
+#: Messages of one request buffered for its POST (the SDK's REQUEST_STREAM_BUFFER_SIZE): a
+#: client that reads slowly holds back the child's stdout, as through the SDK's transport.
+REPLY_BUFFER = 16
 
 
 class ChildFailed(Exception):
@@ -72,6 +80,9 @@ class Relay:
         self._in_flight: dict[types.RequestId, Any] = {}  # client request id -> its progress token
         #: Ids of batched requests in flight: nothing but their responses can ride with them.
         self.batched: set[Any] = set()
+        #: Requests the gateway answers itself (reply.py), by id: where their messages go.
+        self._replies: dict[types.RequestId, tuple[MemoryObjectSendStream[Any], Replies]] = {}
+        self._proc: asyncio.subprocess.Process | None = None  # while messages may be written to it
         self._out: Any = None
 
     async def run(self, read_stream: Any, write_stream: Any) -> str | None:
@@ -83,6 +94,7 @@ class Relay:
         proc = await child.spawn(self.opts)
         self.pid = proc.pid
         failure: str | None = None
+        self._proc = proc
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._stderr, proc)
@@ -92,26 +104,57 @@ class Relay:
                     pumps.cancel_scope.cancel()
                 tg.cancel_scope.cancel()
             if failure is not None:
+                self._proc = None  # new messages go the SDK's way, to a session that is ending
                 await self._fail(failure, proc)
             return failure
         finally:
+            self._proc = None
+            for sender, _ in self._replies.values():  # their POSTs end without a response
+                sender.close()
+            self._replies.clear()
             with anyio.CancelScope(shield=True):
                 await child.end(proc)
+
+    # -- the gateway's own answer path (reply.py) --------------------------------------------
+
+    def open_reply(self, request_id: types.RequestId) -> Replies | None:
+        """The stream of the child's messages for a request the gateway answers itself, or None
+        when the relay cannot take it (no child yet, the session failing, the id in flight)."""
+        if self._proc is None or request_id in self._in_flight or request_id in self._replies:
+            return None
+        send, receive = anyio.create_memory_object_stream[types.JSONRPCMessage](REPLY_BUFFER)
+        self._replies[request_id] = (send, receive)
+        return receive
+
+    def close_reply(self, request_id: types.RequestId, stream: Replies) -> None:
+        """The request's POST has ended: later messages for it are dropped, as the SDK drops
+        those of a request whose stream is gone."""
+        stream.close()
+        pair = self._replies.get(request_id)
+        if pair is not None and pair[1] is stream:
+            pair[0].close()
+            del self._replies[request_id]
+
+    async def to_child(self, message: types.JSONRPCMessage) -> bool:
+        """Write one client message to the child; False when there is no child to write to."""
+        if self._proc is None:
+            return False
+        await self._write(self._proc, message)
+        return True
 
     # -- client -> child --------------------------------------------------------------------
 
     async def _to_child(self, proc: asyncio.subprocess.Process, read_stream: Any,
                         first: SessionMessage, scope: anyio.CancelScope) -> None:
         assert proc.stdin is not None
-        await self._write(proc, first)
+        await self._write(proc, first.message)
         with contextlib.suppress(anyio.ClosedResourceError, anyio.EndOfStream):
             async for item in read_stream:
                 if isinstance(item, SessionMessage):
-                    await self._write(proc, item)
+                    await self._write(proc, item.message)
         scope.cancel()  # the transport closed: the session was ended from outside
 
-    async def _write(self, proc: asyncio.subprocess.Process, item: SessionMessage) -> None:
-        message = item.message
+    async def _write(self, proc: asyncio.subprocess.Process, message: types.JSONRPCMessage) -> None:
         if isinstance(message, types.JSONRPCRequest):
             meta = (message.params or {}).get("_meta") if isinstance(message.params, dict) else None
             self._in_flight[message.id] = meta.get("progressToken") if isinstance(meta, dict) else None
@@ -153,15 +196,30 @@ class Relay:
                 continue
             for message in _parse(line):
                 try:
-                    await self._out.send(SessionMessage(message, metadata=self._route(message)))
+                    await self._dispatch(message)
                 except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                     await anyio.sleep_forever()  # ended from outside: _to_child cancels us
 
-    def _route(self, message: types.JSONRPCMessage) -> ServerMessageMetadata | None:
+    async def _dispatch(self, message: types.JSONRPCMessage) -> None:
+        """To the reply stream of the request it belongs to, else to the SDK's transport."""
+        related = self._related(message)
+        reply = self._replies.get(related) if related is not None else None
+        if reply is not None:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                await reply[0].send(message)
+            return
+        if isinstance(message, types.JSONRPCResponse | types.JSONRPCError) or related is None:
+            metadata = None  # the transport routes responses by id; None is the GET stream
+        else:
+            metadata = ServerMessageMetadata(related_request_id=related)
+        await self._out.send(SessionMessage(message, metadata=metadata))
+
+    def _related(self, message: types.JSONRPCMessage) -> types.RequestId | None:
+        """The client request a message of the child belongs to; None: the session's GET stream."""
         if isinstance(message, types.JSONRPCResponse | types.JSONRPCError):
             if message.id is not None:
                 self._in_flight.pop(message.id, None)
-            return None  # the transport routes responses by id
+            return message.id
         related = None
         if isinstance(message, types.JSONRPCNotification) and message.method == "notifications/progress":
             token = (message.params or {}).get("progressToken")
@@ -169,9 +227,7 @@ class Relay:
                             if tok is not None and tok == token), None)
         elif len(self._in_flight) == 1:
             related = next(iter(self._in_flight))
-        if related is None or related in self.batched:
-            return None  # the session's GET stream
-        return ServerMessageMetadata(related_request_id=related)
+        return None if related in self.batched else related
 
     async def _stderr(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
@@ -195,11 +251,11 @@ class Relay:
             error = types.JSONRPCError(jsonrpc="2.0", id=request_id,
                                        error=types.ErrorData(code=CHILD_FAILED, message=reason))
             with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                await self._out.send(SessionMessage(error))
+                await self._dispatch(error)
             waiting.add(str(request_id))
         self._in_flight.clear()
         with anyio.move_on_after(FLUSH_WAIT):
-            while not self.flushed(waiting):
+            while not self.flushed(waiting) or waiting & {str(rid) for rid in self._replies}:
                 await anyio.sleep(0.01)
 
 

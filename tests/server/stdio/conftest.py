@@ -47,10 +47,12 @@ HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Versio
 
 async def raw_call(http, url: str, session_id: str | None, message: dict) -> tuple[str | None, dict | None]:
     """One POST without the SDK (so no GET stream is held open): (session id, the JSON-RPC
-    message the SSE answer carries, if any)."""
+    message the answer carries, if any: a JSON body, or the last event of an SSE one)."""
     headers = {**HEADERS, **({"mcp-session-id": session_id} if session_id else {})}
     r = await http.post(url, json=message, headers=headers)
     assert r.status_code in (200, 202), r.text
+    if r.headers.get("content-type", "").startswith("application/json"):
+        return r.headers.get("mcp-session-id", session_id), r.json() if r.content else None
     data = [line[5:].strip() for line in r.text.splitlines() if line.startswith("data:")]
     return r.headers.get("mcp-session-id", session_id), json.loads(data[-1]) if data and data[-1] else None
 

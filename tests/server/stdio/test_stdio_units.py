@@ -1,12 +1,16 @@
 """The parts of `serve --stdio` that decide without a process: the child's environment, the
-spawn limits and the scope map."""
+spawn limits, the scope map and which POSTs the gateway answers itself."""
 
 from __future__ import annotations
 
+import mcp_types as types
+
 from finops_mcp_admin.quotas import Rate
+from finops_mcp_admin.server._asgi import Request
 from finops_mcp_admin.server.stdio.limits import SpawnLimits
 from finops_mcp_admin.server.stdio.options import child_env
 from finops_mcp_admin.server.stdio.relay import stderr_redactor
+from finops_mcp_admin.server.stdio.reply import single_message
 from finops_mcp_admin.server.stdio.scope_map import ToolScope, scope_map
 
 SOURCE = {"PATH": "/bin", "HOME": "/root", "AWS_REGION": "eu-west-1", "AWS_SECRET_ACCESS_KEY": "s3cr3t!",
@@ -74,3 +78,24 @@ def test_a_batch_line_from_the_child_is_its_messages_and_anything_else_fails():
     for line in (b"[]\n", b"hello\n", b'{"jsonrpc":"1.0","id":1}\n', b"[1]\n"):
         with pytest.raises(ChildFailed):
             _parse(line)
+
+
+def _post(body: bytes, content_type: str = "application/json",
+          accept: str = "application/json, text/event-stream") -> tuple[Request, bytes]:
+    scope = {"type": "http", "method": "POST", "path": "/mcp",
+             "headers": [(b"content-type", content_type.encode()), (b"accept", accept.encode())]}
+    return Request(scope), body
+
+
+def test_single_message_takes_one_valid_message_and_leaves_the_rest_to_the_sdk():
+    call = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}'
+    assert isinstance(single_message(*_post(call)), types.JSONRPCRequest)
+    assert isinstance(single_message(*_post(b'{"jsonrpc":"2.0","method":"notifications/initialized"}')),
+                      types.JSONRPCNotification)
+    assert isinstance(single_message(*_post(call, accept="*/*")), types.JSONRPCRequest)
+    # The SDK's transport answers these (406, 400, 415, the initialize's own handling).
+    assert single_message(*_post(call, accept="application/json")) is None
+    assert single_message(*_post(call, content_type="text/plain")) is None
+    assert single_message(*_post(b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}')) is None
+    assert single_message(*_post(b'{"jsonrpc":"2.0","id":1,')) is None
+    assert single_message(*_post(b'{"jsonrpc":"1.0","id":1,"method":"ping"}')) is None
