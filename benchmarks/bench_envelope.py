@@ -5,7 +5,8 @@ Targets: ≥ 0.9 of bare on tools/call, ≥ 0.8 on the trivial route, with the a
 envelope with `--access-log none` runs alongside, so the trail's own cost shows.
 
 Each configuration runs under uvicorn (one process, plain HTTP: TLS costs the same either way)
-and is loaded with wrk; configurations alternate A/B/A/B and the median of the rounds counts.
+and is loaded with wrk; configurations alternate, in an order that rotates each round, and
+the median of the rounds counts.
 
     python benchmarks/bench_envelope.py [--seconds 5] [--rounds 3] [--connections 8]
 """
@@ -91,8 +92,9 @@ def main() -> None:
           f"{args.rounds} alternating rounds, median\n")
     results: dict[tuple[str, str], list[float]] = {}
     for inner in ("trivial", "mcp"):
-        for _ in range(args.rounds):
-            for mode in MODES:
+        for i in range(args.rounds):
+            # The order rotates from round to round: no configuration always runs first or last.
+            for mode in MODES[i % len(MODES):] + MODES[:i % len(MODES)]:
                 port = free_port()
                 proc = start(["-m", "uvicorn", "benchmarks.envelope_apps:app", "--factory", "--port",
                               str(port), "--log-level", "warning", "--no-access-log"],
