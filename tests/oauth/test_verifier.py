@@ -39,17 +39,19 @@ def test_valid_token_gives_subject_client_and_mapped_scopes(issuer, certs):
     assert p.scopes == ("tools:read", "tools:write")  # other:thing grants nothing
 
 
+# Times are relative to the moment the test runs, not to collection: a suite that takes longer
+# than the offset must not turn a future `nbf` into a past one.
 @pytest.mark.parametrize(("overrides", "reason"), [
-    ({"aud": "https://other.example.com/mcp"}, "wrong_audience"),
-    ({"exp": int(time.time()) - 120}, "token_expired"),
-    ({"nbf": int(time.time()) + 600}, "token_not_yet_valid"),
-    ({"iss": "https://evil.example.com"}, "wrong_issuer"),
-    ({"exp": None}, "invalid_claims"),
-    ({"sub": None, "client_id": None}, "invalid_claims"),
-])
+    (lambda now: {"aud": "https://other.example.com/mcp"}, "wrong_audience"),
+    (lambda now: {"exp": now - 120}, "token_expired"),
+    (lambda now: {"nbf": now + 600}, "token_not_yet_valid"),
+    (lambda now: {"iss": "https://evil.example.com"}, "wrong_issuer"),
+    (lambda now: {"exp": None}, "invalid_claims"),
+    (lambda now: {"sub": None, "client_id": None}, "invalid_claims"),
+], ids=["audience", "expired", "not-yet-valid", "issuer", "no-exp", "no-subject"])
 def test_bad_claims_are_refused(issuer, certs, overrides, reason):
     v = make_verifier(issuer, certs)
-    result = v.verify(issuer.mint(AUD, **overrides))
+    result = v.verify(issuer.mint(AUD, **overrides(int(time.time()))))
     assert (result.principal, result.reason) == (None, reason)
 
 
