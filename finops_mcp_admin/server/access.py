@@ -7,12 +7,11 @@ Never an argument or a result: cost data is sensitive; only their byte sizes.
 `--access-log all|writes|none`: every call; only calls of tools that need tools:write; none.
 
 The envelope must not wait for the log: a request's line is built on the event loop when its
-response ends (a template filled in, ~5 µs) and written (write, flush) by one background thread
+response ends (a template filled in, ~3 µs) and written (write, flush) by one background thread
 that wakes once per batch, so a slow stdout pipe or disk never stalls request handling. The
-thread does no Python work per record: measured over HTTP, building the records there cost the
-event loop far more than building them on it (the two threads contend for the GIL). If the thread
-falls MAX_PENDING lines behind, lines are written inline instead: back-pressure rather than a
-lost write-tool record.
+thread does no Python work per record: whatever it runs holds the GIL the event loop needs.
+If the thread falls MAX_PENDING lines behind, lines are written inline instead: back-pressure
+rather than a lost write-tool record.
 """
 
 from __future__ import annotations
@@ -117,8 +116,8 @@ class AccessCall:
 
     def lines(self) -> list[str]:
         """The JSON lines of this request's calls: what `record` and `json.dumps` would write
-        (a test holds them byte-equal), filled into a template with the parts that repeat from
-        request to request (who called, which method) encoded once (server/access.py, _Fragments)."""
+        (a test holds them byte-equal), filled into a template; the parts that repeat from
+        request to request (who called, which method) are encoded once (_Fragments)."""
         facts, principal = self.facts, self.principal
         who = self.log.fragments.who(facts, principal)
         ts = format_ts_ns(self.when)
