@@ -125,15 +125,39 @@ class PolicyHolder:
 
 
 def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
-    """The SDK's Streamable-HTTP ASGI app with our tools (import cost ≈0.6 s: serve only).
+    """The SDK's Streamable-HTTP ASGI app with our tools (import cost ≈0.6 s: serve only),
+    answering each request POST with one `application/json` body (MCP 2025-06-18 lets the server
+    choose JSON or an event stream per POST).
+
+    Why JSON: the official Python client closes an SSE answer as soon as it holds the response,
+    before the chunked body's end arrives, so httpcore cannot pool the connection and every call
+    paid a new TCP connection and TLS handshake (~5 ms a call over HTTPS, ~2 ms with JSON;
+    docs/benchmarks.md). Why it is safe here: in JSON mode the SDK drops what a tool sends before
+    its result (progress, log notifications) and refuses its own requests (sampling,
+    elicitation), and our tools send none: they only return a result, and whoami's Context is
+    read for the HTTP request and nothing else (tests/server/test_tools.py reads every tool's
+    code and fails on a tool that could speak). The GET event stream stays for the session's
+    own messages. A JSON answer has no keep-alive pings before it: fine for tools that answer in
+    milliseconds. Wrapped apps (`--app`) and `--stdio` keep their event streams.
+
     server_options go to MCPServer (benchmarks/bench_peer.py passes the SDK's own bearer auth,
     `token_verifier=` and `auth=`, to serve this very app behind it)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    # Host/Origin checks are the envelope's job (exact allowlist, logged refusals); the SDK's
+    # own check would silently turn on for loopback hosts.
+    return build_mcp_server(policy, **server_options).streamable_http_app(
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+
+
+def build_mcp_server(policy: PolicyHolder, **server_options: Any) -> Any:
+    """The SDK's MCPServer with the built-in tools registered (build_mcp_app serves it)."""
     # MCPServer() calls logging.basicConfig; a handler on the root logger makes that a no-op,
     # so the SDK cannot add its own console handler next to our JSON event log.
     if not logging.getLogger().handlers:
         logging.getLogger().addHandler(logging.NullHandler())
     from mcp.server.mcpserver import Context, MCPServer
-    from mcp.server.transport_security import TransportSecuritySettings
 
     from .. import __version__
 
@@ -172,7 +196,4 @@ def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
             raise ValueError(str(exc)) from None
         return {"updated": True, "required_tags": [r["key"] for r in new_policy["required_tags"]]}
 
-    # Host/Origin checks are the envelope's job (exact allowlist, logged refusals); the SDK's
-    # own check would silently turn on for loopback hosts.
-    return server.streamable_http_app(
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+    return server
