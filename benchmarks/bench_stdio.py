@@ -186,9 +186,10 @@ def main() -> None:
     print(f"   gateway overhead at p50: {overhead * 1000:.2f} ms per call "
           f"({'OK' if overhead <= 0.002 else 'OVER'} target ≤ 2 ms)")
     relay = statistics.median(gateway) - statistics.median(builtin)
-    # The built-in server still answers every call over SSE, which the official client closes
-    # early: a new TCP + TLS connection per call there (server/stdio/reply.py says why).
-    print(f"   gateway minus built-in server (SSE answers, a connection per call) over the same HTTPS: "
+    # Both answer a plain call with one JSON body, so the client keeps its connection (before,
+    # the built-in server's SSE answers cost a TCP + TLS connection per call; tools.py says why):
+    # the difference is the stdio relay and the child.
+    print(f"   gateway minus built-in server (both JSON answers) over the same HTTPS: "
           f"{relay * 1000:.2f} ms")
     print(f"2. session start (spawn + initialize), {len(starts)} sessions: "
           f"p50 {statistics.median(starts) * 1000:.1f} ms   p99 {pct(starts, 0.99) * 1000:.1f} ms")

@@ -6,6 +6,7 @@ needs `tools:write` (the default scope map in run.py).
 """
 
 
+import asyncio
 import functools
 import json
 import logging
@@ -125,15 +126,95 @@ class PolicyHolder:
 
 
 def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
-    """The SDK's Streamable-HTTP ASGI app with our tools (import cost ≈0.6 s: serve only).
+    """The SDK's Streamable-HTTP ASGI app with our tools (import cost ≈0.6 s: serve only),
+    answering each request POST with one `application/json` body (MCP 2025-06-18 lets the server
+    choose JSON or an event stream per POST).
+
+    Why JSON: the official Python client closes an SSE answer as soon as it holds the response,
+    before the chunked body's end arrives, so httpcore cannot pool the connection and every call
+    paid a new TCP connection and TLS handshake (~5 ms a call over HTTPS, ~2 ms with JSON;
+    docs/benchmarks.md). Why it is safe here: in JSON mode the SDK drops what a tool sends before
+    its result (progress, log notifications) and refuses its own requests (sampling,
+    elicitation), and our tools send none: they only return a result, and whoami's Context is
+    read for the HTTP request and nothing else (tests/server/test_tools.py reads every tool's
+    code and fails on a tool that could speak). The GET event stream stays for the session's
+    own messages. A JSON answer has no keep-alive pings before it: fine for tools that answer in
+    milliseconds. A request whose client leaves ends (EndWhenClientLeaves), as an event stream
+    did. Wrapped apps (`--app`) and `--stdio` keep their event streams.
+
     server_options go to MCPServer (benchmarks/bench_peer.py passes the SDK's own bearer auth,
     `token_verifier=` and `auth=`, to serve this very app behind it)."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    # Host/Origin checks are the envelope's job (exact allowlist, logged refusals); the SDK's
+    # own check would silently turn on for loopback hosts.
+    return EndWhenClientLeaves(build_mcp_server(policy, **server_options).streamable_http_app(
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False)))
+
+
+class EndWhenClientLeaves:
+    """An ASGI app whose POSTs end when their client disconnects before the response's end.
+
+    For the SDK's JSON mode: it awaits a request's response with nothing reading the connection
+    (its event streams listen for the disconnect). A response that never comes then held the
+    request's task, its session (in flight, so never idle) and uvicorn's shutdown forever: a
+    client that sends two requests with one id at once gets both answers' slot taken by the
+    second (the SDK keys them by id), and the first waits on. Once the app has read the body,
+    a watcher task takes the rest of the receive channel; a disconnect after the response's end
+    cancels nothing (the SDK hands a notification to the session after its 202). Native asyncio
+    task and cancel, as sessions.py: 7-12 µs a request in-process; an anyio task group cost
+    50-90 µs."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        task = asyncio.current_task()
+        watcher: asyncio.Task[None] | None = None
+        completed = ended = False
+
+        async def watch() -> None:
+            nonlocal ended
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not completed and task is not None:
+                ended = True
+                task.cancel()
+
+        async def receive_body() -> Any:
+            nonlocal watcher
+            message = await receive()
+            if not message.get("more_body") and watcher is None:
+                watcher = asyncio.get_running_loop().create_task(watch())
+            return message
+
+        async def send_noting_end(message: Any) -> None:
+            nonlocal completed
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                completed = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_body, send_noting_end)
+        except asyncio.CancelledError:
+            if not ended or (task is not None and task.uncancel()):
+                raise  # not ours, or someone else cancelled too (the envelope, shutdown)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+
+def build_mcp_server(policy: PolicyHolder, **server_options: Any) -> Any:
+    """The SDK's MCPServer with the built-in tools registered (build_mcp_app serves it)."""
     # MCPServer() calls logging.basicConfig; a handler on the root logger makes that a no-op,
     # so the SDK cannot add its own console handler next to our JSON event log.
     if not logging.getLogger().handlers:
         logging.getLogger().addHandler(logging.NullHandler())
     from mcp.server.mcpserver import Context, MCPServer
-    from mcp.server.transport_security import TransportSecuritySettings
 
     from .. import __version__
 
@@ -172,7 +253,4 @@ def build_mcp_app(policy: PolicyHolder, **server_options: Any) -> Any:
             raise ValueError(str(exc)) from None
         return {"updated": True, "required_tags": [r["key"] for r in new_policy["required_tags"]]}
 
-    # Host/Origin checks are the envelope's job (exact allowlist, logged refusals); the SDK's
-    # own check would silently turn on for loopback hosts.
-    return server.streamable_http_app(
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+    return server

@@ -139,6 +139,35 @@ async def mcp_session(url: str, certs: Certs | None, key: str | None, statuses: 
         yield session
 
 
+async def connections_per_calls(url: str, certs: Certs | None, key: str | None, tool: str,
+                                args: dict[str, Any], calls: int = 10) -> int:
+    """TCP connections the official client opens for `calls` tools/calls after a warm-up call
+    (httpcore reports each new connection through a request's `trace` extension). An answer the
+    client cannot read to its end (an SSE body it closes early) costs a connection each."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    connects = []
+
+    async def trace(event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete":
+            connects.append(event)
+
+    async def traced(request) -> None:
+        request.extensions["trace"] = trace
+
+    http = http_client(certs, key)
+    http.event_hooks = {**http.event_hooks, "request": [traced]}
+    async with (http, streamable_http_client(url, http_client=http) as (read, write),
+                ClientSession(read, write) as session):
+        await session.initialize()
+        await session.call_tool(tool, args)
+        before = len(connects)
+        for _ in range(calls):
+            await session.call_tool(tool, args)
+        return len(connects) - before
+
+
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()}
     env.update(extra or {})

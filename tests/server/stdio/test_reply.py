@@ -12,7 +12,7 @@ import pytest
 
 from finops_mcp_admin.server.stdio.reply import JSON_WINDOW
 from tests.server.conftest import new_key
-from tests.server.harness import Certs, http_client
+from tests.server.harness import Certs, connections_per_calls, http_client
 from tests.server.stdio.conftest import HEADERS, raw_pid, stdio_server
 
 
@@ -58,32 +58,9 @@ def test_a_plain_call_is_answered_with_one_json_body_and_recorded(gateway, certs
 
 
 def test_the_official_client_keeps_its_connection_across_calls(gateway, certs, key):
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamable_http_client
-
-    connects = []
-
-    async def trace(event: str, info: dict) -> None:
-        if event == "connection.connect_tcp.complete":
-            connects.append(event)
-
-    async def traced(request) -> None:  # httpcore reports each new connection through it
-        request.extensions["trace"] = trace
-
-    async def go():
-        http = http_client(certs, key)
-        http.event_hooks = {**http.event_hooks, "request": [traced]}
-        async with (http, streamable_http_client(gateway.url, http_client=http) as (read, write),
-                    ClientSession(read, write) as s):
-            await s.initialize()
-            await s.call_tool("echo", {"text": "warm"})
-            before = len(connects)
-            for _ in range(10):
-                await s.call_tool("echo", {"text": "again"})
-            return len(connects) - before
-
+    connects = anyio.run(connections_per_calls, gateway.url, certs, key, "echo", {"text": "again"})
     # Over SSE the client closed each answer before its end: a TCP + TLS connection per call.
-    assert anyio.run(go) <= 1
+    assert connects <= 1
 
 
 def test_progress_before_the_response_still_streams_events(gateway, certs, key):
