@@ -58,11 +58,23 @@ def _mcp_session(url: str, auth: dict) -> dict:
     return session
 
 
+def wrk_script(headers: dict, body: dict) -> str:
+    """A wrk script POSTing `body` with a JSON-RPC id of its own on every request. One fixed id
+    on all connections is not a load a client can make: JSON-RPC ids must be unique among a
+    session's requests in flight, and the SDK keys each answer by its id, so same-id requests
+    overlapping on 8 connections left all but about one of them waiting for an answer that had
+    gone to another (the figures before 2026-11-30, session 4, were measured that way)."""
+    template = json.dumps({**body, "id": 0}).replace("%", "%%").replace('"id": 0', '"id": %d', 1)
+    lines = ['wrk.method = "POST"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    lines += ["local n = 0", "request = function()", "  n = n + 1",
+              f"  return wrk.format(nil, nil, nil, string.format({json.dumps(template)}, n))", "end"]
+    return "\n".join(lines) + "\n"
+
+
 def _wrk(url: str, headers: dict, body: dict, seconds: int, connections: int, workdir: Path) -> float:
     script = workdir / "post.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
-    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    script.write_text("\n".join(lines) + "\n")
+    script.write_text(wrk_script(headers, body))
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envelope_apps
 from _common import machine
 from _servers import free_port, start, wait_port
-from bench_envelope import CALL, HEADERS, _mcp_session
+from bench_envelope import CALL, HEADERS, _mcp_session, wrk_script
 
 from finops_mcp_admin import lifecycle
 from finops_mcp_admin.config import load_settings
@@ -87,9 +87,7 @@ def _wrk(url: str, headers: dict, body: dict, seconds: int, connections: int,
          workdir: Path) -> tuple[float, float, float]:
     """(requests/s, p50 ms, p99 ms) of wrk posting body with headers."""
     script = workdir / "post.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
-    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    script.write_text("\n".join(lines) + "\n")
+    script.write_text(wrk_script(headers, body))
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
                           str(script), url], capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
