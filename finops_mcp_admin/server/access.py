@@ -6,12 +6,11 @@ Never an argument or a result: cost data is sensitive; only their byte sizes.
 
 `--access-log all|writes|none`: every call; only calls of tools that need tools:write; none.
 
-The envelope must not wait for the log: a request's line is built on the event loop when its
-response ends (a template filled in, ~3 µs) and written (write, flush) by one background thread
-that wakes once per batch, so a slow stdout pipe or disk never stalls request handling. The
-thread does no Python work per record: whatever it runs holds the GIL the event loop needs.
-If the thread falls MAX_PENDING lines behind, lines are written inline instead: back-pressure
-rather than a lost write-tool record.
+The envelope must not wait for the log: the event loop only notes a request's facts and, when
+its response ends, hands the call to one background thread, which builds the lines (a template
+filled in, ~3 µs) and writes them (write, flush) a batch at a time, waking once per batch, so a
+slow stdout pipe or disk never stalls request handling. If the thread falls MAX_PENDING calls
+behind, calls are written inline instead: back-pressure rather than a lost write-tool record.
 """
 
 from __future__ import annotations
@@ -151,8 +150,9 @@ _LINE = "".join(("{", _name(schema.TS), '"%s",', _name(schema.EVENT), '"%s",', _
 
 class _Fragments:
     """Encoded parts of access lines that repeat across requests (a client's address, headers
-    and key; a method and tool), each encoded once. Event-loop state; bounded: a client that
-    varies its User-Agent per request only empties it."""
+    and key; a method and tool), each encoded once. The writer thread's state (the event loop
+    only when it writes inline); bounded: a client that varies its User-Agent per request only
+    empties it."""
 
     MAX = 4096
 
@@ -191,7 +191,7 @@ class AccessLog:
         self.mode = mode
         self.scopes = scopes
         self.fragments = _Fragments()
-        self._pending: list[str] = []  # lines not yet written (built on the event loop)
+        self._pending: list[AccessCall] = []  # finished calls not yet written
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -218,16 +218,13 @@ class AccessLog:
         return AccessCall(self, req, principal, calls, request_bytes) if calls else None
 
     def write(self, call: AccessCall) -> None:
-        """Add a finished call's lines to the batch the writer thread writes next (inline when
-        it is MAX_PENDING lines behind: back-pressure rather than a lost record)."""
-        lines = call.lines()
+        """Add a finished call to the batch the writer thread writes next (inline when it is
+        MAX_PENDING calls behind: back-pressure rather than a lost record)."""
         with self._lock:
             pending = self._pending
-            pending += lines
-            first = len(pending) == len(lines)
+            pending.append(call)
+            first = len(pending) == 1
         if first:
-            if len(pending) > MAX_PENDING:
-                return self._write_now()
             if self._thread is None:
                 self._start()
             self._wake.set()  # once per batch: the thread sleeps until there is something
@@ -236,8 +233,8 @@ class AccessLog:
 
     def _write_now(self) -> None:
         with self._lock:
-            lines, self._pending = self._pending, []
-        self.events.write_lines(lines)
+            calls, self._pending = self._pending, []
+        self.events.write_lines([line for call in calls for line in call.lines()])
 
     def _start(self) -> None:
         with self._lock:
@@ -247,17 +244,18 @@ class AccessLog:
 
     def _drain(self) -> None:
         """Write what has gathered, in batches: one wake-up, one write and one flush per
-        BATCH_DELAY rather than per record, and no Python work per record on this thread (it
-        would contend with the event loop for the GIL)."""
+        BATCH_DELAY rather than per record. The lines are built here, a batch at a time: over
+        HTTP, building each on the event loop between requests cost twice as much (the same
+        code run cold, between uvicorn's, rather than warm, one record after another)."""
         while True:
             self._wake.wait()  # an idle server's writer never wakes up
             time.sleep(BATCH_DELAY)
             with self._lock:
                 self._wake.clear()
-                lines, self._pending = self._pending, []
+                calls, self._pending = self._pending, []
                 stopping = self._stopping
-            if lines:
-                self.events.write_lines(lines)
+            if calls:
+                self.events.write_lines([line for call in calls for line in call.lines()])
             if stopping:
                 return
 
