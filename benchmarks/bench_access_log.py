@@ -77,8 +77,7 @@ def main() -> None:
 
     asyncio.run(rounds())
     for server in servers.values():
-        if server.access is not None:
-            server.access.close()
+        server.close()
     written = sum(1 for _ in (workdir / "events-all.jsonl").open())
     print(f"machine: {machine()}\n{args.requests} tools/call requests per round, {args.rounds} "
           f"alternating rounds, median; {written} access events written\n")

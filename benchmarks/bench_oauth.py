@@ -112,7 +112,7 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
     import asyncio
 
     import envelope_apps
-    from bench_peer import _stack_costs, close_server
+    from bench_peer import _stack_costs
 
     from finops_mcp_admin import lifecycle
     from finops_mcp_admin.config import load_settings
@@ -146,7 +146,7 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
         return asyncio.run(_stack_costs(apps, {name: headers(name) for name in apps}, batches, per_batch))
     finally:
         for server in servers.values():
-            close_server(server)
+            server.close()
 
 
 def main() -> None:

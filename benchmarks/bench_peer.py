@@ -165,17 +165,6 @@ async def _stack_costs(apps: dict[str, Any], headers: dict[str, dict[str, str]],
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def close_server(server: Any) -> None:
-    """Stop what `build` started, in `serve`'s order (the access trail's writer before the log)."""
-    if server.sessions is not None:
-        server.sessions.close()
-    if server.access is not None:
-        server.access.close()
-    server.events.close()
-    if server.store is not None:
-        server.store.close()
-
-
 def in_process(token: str, store_url: str, workdir: Path, batches: int = 15,
                per_batch: int = 1000) -> dict[str, float]:
     """CPU µs per tools/call request of each stack around the same no-op endpoint, in this
@@ -193,7 +182,7 @@ def in_process(token: str, store_url: str, workdir: Path, batches: int = 15,
     try:
         return asyncio.run(_stack_costs(apps, dict.fromkeys(apps, headers), batches, per_batch))
     finally:
-        close_server(server)
+        server.close()
 
 
 def main() -> None:

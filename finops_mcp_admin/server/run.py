@@ -131,6 +131,18 @@ class Server:
     sessions: SessionRegistry | None = None
     access: AccessLog | None = None
 
+    def close(self) -> None:
+        """Stop what `build` (and `serve`) started: the access trail's writer before the log."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.sessions is not None:
+            self.sessions.close()
+        if self.access is not None:
+            self.access.close()
+        self.events.close()
+        if self.store is not None:
+            self.store.close()
+
     def reload(self) -> None:
         """SIGHUP: reopen the event log (logrotate) and re-read the static hashes."""
         self.events.reopen()
@@ -354,12 +366,4 @@ def _serve(server: Server, opts: ServeOptions, sockets: list[socket.socket],
         with asyncio.Runner(loop_factory=lambda: DeadlineEventLoop(opts.handshake_timeout)) as runner:
             runner.run(serve_all())
     finally:
-        if server.watcher is not None:
-            server.watcher.stop()
-        if server.sessions is not None:
-            server.sessions.close()
-        if server.access is not None:
-            server.access.close()
-        server.events.close()
-        if server.store is not None:
-            server.store.close()
+        server.close()

@@ -36,9 +36,10 @@ class StoreWatcher:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread."""
+        """Stop the thread (if it was started)."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
 
     def _check(self) -> None:
         with self.verifier.store_lock:
