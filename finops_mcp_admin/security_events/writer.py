@@ -22,12 +22,14 @@ _OPTIONAL = schema.FIELDS[2:]  # every field after ts and event, None when the c
 def _clean(value: Any) -> Any:
     if value is None or isinstance(value, (int, float, bool)):
         return value
-    text = str(value)
+    return _clean_text(str(value))
+
+
+def _clean_text(text: str) -> str:
+    """Control characters (a forged line break) replaced, length bounded."""
     if not text.isprintable():
         text = "".join(c if c.isprintable() else "?" for c in text)
     return text[:_MAX_FIELD]
-
-
 
 
 def json_text(value: str | None) -> str:
@@ -35,9 +37,7 @@ def json_text(value: str | None) -> str:
     for writers that build their lines themselves (server/access.py: one line per request)."""
     if value is None:
         return "null"
-    if not value.isprintable():
-        value = "".join(c if c.isprintable() else "?" for c in value)
-    return encode_basestring_ascii(value[:_MAX_FIELD])  # json.dumps's own (C) string encoder
+    return encode_basestring_ascii(_clean_text(value))  # json.dumps's own (C) string encoder
 
 
 class SecurityEventLog:

@@ -314,12 +314,13 @@ class SecurityEnvelope:
         scopes never change; pydantic construction per request was 10 µs)."""
         ident = self._identities.get(principal.key_id)
         if ident is None or ident[0] is not principal:  # the verifier caches one Principal per key
-            if ident is not None and ident[0] == principal:  # an equal one (cache refilled)
-                return ident[1], ident[2]
             if len(self._identities) > 10_000:
                 self._identities.clear()
-            ident = self._identities[principal.key_id] = (principal, _user(principal),
-                                                           _credentials(principal))
+            if ident is not None and ident[0] == principal:  # an equal one (cache refilled): keep
+                user, auth = ident[1], ident[2]                  # what was built, for the new object
+            else:
+                user, auth = _user(principal), _credentials(principal)
+            ident = self._identities[principal.key_id] = (principal, user, auth)
         return ident[1], ident[2]
 
     def _maybe_touch(self, key_id: str) -> None:
