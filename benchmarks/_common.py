@@ -39,3 +39,17 @@ def summary(times: list[float]) -> str:
     times = sorted(times)
     p90 = times[int(len(times) * 0.9) - 1] if len(times) >= 10 else times[-1]
     return f"median {statistics.median(times) * 1000:7.1f} ms   p90 {p90 * 1000:7.1f} ms"
+
+
+def rotated(modes: tuple[str, ...], round_no: int) -> tuple[str, ...]:
+    """The configurations in the order of round `round_no`: the order rotates from round to
+    round, so no configuration always runs first or last on a machine that drifts."""
+    shift = round_no % len(modes)
+    return modes[shift:] + modes[:shift]
+
+
+def paired_ratios(results: dict[str, list[float]], side: str, base: str) -> list[float]:
+    """side / base within each round. A round's configurations run minutes apart at most, so
+    the machine's drift from round to round (here 15 % and more) cancels out of each ratio;
+    the median of these ratios is what the benchmarks count, not a ratio of medians."""
+    return [s / b for s, b in zip(results[side], results[base], strict=True)]

@@ -176,7 +176,9 @@ def in_process(token: str, store_url: str, workdir: Path, batches: int = 15,
     server = build(load_settings(store=store_url), opts)
     apps = {"bare": envelope_apps.routed_trivial,
             "sdk": envelope_apps.sdk_stack_around_trivial(token, "http://127.0.0.1:8000/mcp"),
-            "envelope": server.app}
+            "envelope": server.app,
+            # Reference: only read, parse and replay the body (envelope_apps.floor_parse).
+            "floor": envelope_apps.floor_parse(envelope_apps.routed_trivial)}
     headers = {**HEADERS, "Authorization": f"Bearer {token}", "Origin": ORIGIN,
                "Host": "127.0.0.1:8000", "Mcp-Session-Id": "0" * 32, "Mcp-Protocol-Version": "2025-11-25"}
     try:
@@ -228,7 +230,8 @@ def main() -> None:
           "median of 15 alternating batches):")
     print("  " + ", ".join(f"{side} {us:.1f}" for side, us in costs.items())
           + f"; own cost: sdk {costs['sdk'] - costs['bare']:.1f}, "
-            f"envelope {costs['envelope'] - costs['bare']:.1f}")
+            f"envelope {costs['envelope'] - costs['bare']:.1f}; reference: a middleware that only "
+            f"reads, parses and replays the body {costs['floor'] - costs['bare']:.1f}")
     print(f"  the envelope's {extra:.1f} µs more, on the {sdk_request_us:.0f} µs a request takes over "
           f"HTTP here (1 / sdk req/s): expected ratio {sdk_request_us / (sdk_request_us + extra):.3f}\n")
     for side in SIDES:

@@ -5,6 +5,7 @@ Run by uvicorn as factories (`--factory`); MODE and STORE come from the environm
 
 from __future__ import annotations
 
+import json
 import os
 
 from finops_mcp_admin.config import load_settings
@@ -23,6 +24,44 @@ async def trivial(scope, receive, send):
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"{}"})
+
+
+def floor_pass(app):
+    """Reference (bench_envelope's floor rows): the cheapest middleware there is, one await."""
+    async def middleware(scope, receive, send):
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def floor_parse(app):
+    """Reference: the least a middleware that decides by the JSON-RPC method must do — read
+    the body, parse it, replay it to the app, watch the response — and nothing else: no key,
+    no Origin, no quota, no scope, no session, no trail. What it costs bounds what any
+    envelope with those checks can reach from below."""
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        message = await receive()
+        body = message.get("body", b"")
+        if not isinstance(json.loads(body).get("method"), str):
+            raise ValueError("not a JSON-RPC request")
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def watch(message):
+            await send(message)
+
+        await app(scope, replay, watch)
+
+    return middleware
 
 
 class _Endpoint:
@@ -109,6 +148,9 @@ def app():
     mode, inner = os.environ["BENCH_MODE"], os.environ["BENCH_INNER"]
     if mode == "bare":
         result = trivial if inner == "trivial" else _mcp()
+    elif mode in ("floor-pass", "floor-parse"):
+        middleware = floor_pass if mode == "floor-pass" else floor_parse
+        result = middleware(trivial if inner == "trivial" else _mcp())
     elif mode == "sdk":
         result = _sdk_auth()
     elif mode == "oauth":  # bench_oauth.py: the envelope as an OAuth resource server
