@@ -4,17 +4,17 @@ Targets: ≥ 0.9 of bare on tools/call, ≥ 0.8 on the trivial route, with the a
 (`--access-log all`, the default: one event per request, written off the event loop); the
 envelope with `--access-log none` runs alongside, so the trail's own cost shows.
 
-Each configuration runs under uvicorn (one process, plain HTTP: TLS costs the same either way)
-and is loaded with wrk; configurations alternate, in an order that rotates each round, and
-the median of the rounds' own ratios (envelope / bare within a round) counts: the machine's
-drift from round to round cancels out of each.
+Each configuration runs under uvicorn (one process each, plain HTTP: TLS costs the same either
+way), all started once; short wrk rounds alternate among them, in an order that rotates each
+round, and the median of the rounds' own ratios (envelope / bare within a round) counts: the
+machine drifts by 15 % and more over minutes, and that drift cancels out of each round's ratio.
 
 Two reference rows on the trivial route bound what any such envelope can reach: a middleware
 that only awaits the app, and one that only reads, parses and replays the body and watches the
 response (envelope_apps.floor_pass / floor_parse). No key, Origin, quota, scope, session or
 trail check is in them.
 
-    python benchmarks/bench_envelope.py [--seconds 5] [--rounds 5] [--connections 8] [--no-floors]
+    python benchmarks/bench_envelope.py [--seconds 2] [--rounds 15] [--connections 8] [--no-floors]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine, paired_ratios, rotated
-from _servers import free_port, start, wait_port
+from _servers import start_apps, stop_apps
 
 from finops_mcp_admin import lifecycle
 from finops_mcp_admin.durations import utcnow
@@ -100,8 +100,8 @@ LABELS = {"envelope": "envelope (trail on)", "envelope-noaccess": "envelope, --a
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--no-floors", action="store_true", help="leave out the reference rows")
     args = parser.parse_args()
@@ -120,29 +120,29 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {}
     for inner in ("trivial", "mcp"):
         modes = MODES + (FLOORS if inner == "trivial" and not args.no_floors else ())
-        for i in range(args.rounds):
-            for mode in rotated(modes, i):
-                port = free_port()
-                proc = start(["-m", "uvicorn", "benchmarks.envelope_apps:app", "--factory", "--port",
-                              str(port), "--log-level", "warning", "--no-access-log"],
-                             {"BENCH_MODE": mode, "BENCH_INNER": inner, "MCPADMIN_STORE": store_url,
-                              "BENCH_LOG": str(workdir / "events.jsonl")})
-                try:
-                    wait_port(port, proc)
-                    url = f"http://127.0.0.1:{port}/mcp"
-                    headers = {**HEADERS, **auth}
-                    body = CALL if inner == "mcp" else {"jsonrpc": "2.0", "id": 1, "method": "ping"}
-                    if inner == "mcp":
-                        headers.update(_mcp_session(url, auth))
-                    else:
-                        # The key's first use verifies it (argon2): keep that out of the figures.
-                        _post(url, body, headers)
-                    _wrk(url, headers, body, 1, args.connections, workdir)  # warm-up
+        body = CALL if inner == "mcp" else {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        running = start_apps(modes, lambda mode, _port, inner=inner: {
+            "BENCH_MODE": mode, "BENCH_INNER": inner, "MCPADMIN_STORE": store_url,
+            "BENCH_LOG": str(workdir / "events.jsonl")})
+        try:
+            loads = {}
+            for mode, (_proc, port) in running.items():
+                url = f"http://127.0.0.1:{port}/mcp"
+                headers = {**HEADERS, **auth}
+                if inner == "mcp":
+                    headers.update(_mcp_session(url, auth))
+                else:
+                    # The key's first use verifies it (argon2): keep that out of the figures.
+                    _post(url, body, headers)
+                _wrk(url, headers, body, 1, args.connections, workdir)  # warm-up
+                loads[mode] = (url, headers)
+            for i in range(args.rounds):
+                for mode in rotated(modes, i):
+                    url, headers = loads[mode]
                     results.setdefault(inner, {}).setdefault(mode, []).append(
                         _wrk(url, headers, body, args.seconds, args.connections, workdir))
-                finally:
-                    proc.terminate()
-                    proc.wait()
+        finally:
+            stop_apps(running)
     for inner, runs in results.items():
         label = "trivial protected route" if inner == "trivial" else "MCP tools/call"
         print(f"{label}: bare {statistics.median(runs['bare']):.0f} req/s (median)")
@@ -155,7 +155,7 @@ def main() -> None:
             verdict = ""
             if mode == "envelope":
                 verdict = f"≥ {TARGETS[inner]} {'OK' if ratio >= TARGETS[inner] else 'BELOW'}"
-            print(f"  {LABELS[mode]:30s} {statistics.median(runs[mode]):7.0f} {ratio:6.2f}  "
+            print(f"  {LABELS[mode]:30s} {statistics.median(runs[mode]):7.0f} {ratio:6.3f}  "
                   f"{min(ratios):6.2f}-{max(ratios):<6.2f}  {verdict}")
         print("  rounds:", {mode: [round(v) for v in vals] for mode, vals in runs.items()})
 

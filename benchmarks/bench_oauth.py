@@ -5,14 +5,15 @@
 - the verified-token cache hit (what every later request with the same token costs), and a
   cached introspection result — target ≤ 20 µs;
 - requests/s on MCP `tools/call` through the envelope in OAuth mode vs the same app bare —
-  target ≥ 0.9 — with the API-key envelope alongside for reference (uvicorn subprocesses
-  loaded with wrk, the order rotating each round; the median of the rounds' own ratios);
+  target ≥ 0.9 — with the API-key envelope alongside for reference (one uvicorn subprocess
+  each, started once, then short wrk rounds in an order that rotates each round; the median of
+  the rounds' own ratios: bench_envelope.py's method);
 - the CPU each envelope itself costs per tools/call request, in this process around the same
   no-op endpoint (bench_peer.py's method): OAuth vs API key, free of the shared machine's noise.
 
 The issuer is tests/oauth/issuer.py on plain HTTP loopback (RS256, 2048-bit keys).
 
-    python benchmarks/bench_oauth.py [--seconds 5] [--rounds 5] [--connections 8] [--samples 3000]
+    python benchmarks/bench_oauth.py [--seconds 2] [--rounds 15] [--connections 8] [--samples 3000]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine, paired_ratios, rotated
-from _servers import free_port, start, wait_port
+from _servers import start_apps, stop_apps
 from bench_envelope import CALL, HEADERS, _mcp_session, _wrk
 
 from finops_mcp_admin.server.oauth.verifier import OAuthSettings, OAuthVerifier
@@ -82,27 +83,26 @@ def envelope_ratio(issuer: Issuer, args: argparse.Namespace, workdir: Path) -> d
     key = lifecycle.create_key(store, KeyHasher(), name="bench", actor="bench", now=utcnow(),
                                scopes=["tools:read"], rate="100000000/s").token.reveal()
     store.close()
+    modes = ("bare", "oauth", "envelope")
+    running = start_apps(modes, lambda mode, port: {
+        "BENCH_MODE": mode, "BENCH_INNER": "mcp", "BENCH_ISSUER": issuer.url,
+        "BENCH_RESOURCE": f"http://127.0.0.1:{port}/mcp", "BENCH_LOG": str(workdir / "events.jsonl"),
+        "MCPADMIN_STORE": f"sqlite:///{workdir / 'keys.db'}"})
     results: dict[str, list[float]] = {}
-    for i in range(args.rounds):
-        for mode in rotated(("bare", "oauth", "envelope"), i):
-            port = free_port()
+    try:
+        loads = {}
+        for mode, (_proc, port) in running.items():
             url = f"http://127.0.0.1:{port}/mcp"
-            proc = start(["-m", "uvicorn", "benchmarks.envelope_apps:app", "--factory", "--port",
-                          str(port), "--log-level", "warning", "--no-access-log"],
-                         {"BENCH_MODE": mode, "BENCH_INNER": "mcp", "BENCH_ISSUER": issuer.url,
-                          "BENCH_RESOURCE": url, "BENCH_LOG": str(workdir / "events.jsonl"),
-                          "MCPADMIN_STORE": f"sqlite:///{workdir / 'keys.db'}"})
-            try:
-                wait_port(port, proc)
-                token = key if mode == "envelope" else issuer.mint(url, exp=int(time.time()) + 3600)
-                auth = {"Authorization": f"Bearer {token}"}
-                headers = {**HEADERS, **auth, **_mcp_session(url, auth)}
-                _wrk(url, headers, CALL, 1, args.connections, workdir)  # warm-up
-                results.setdefault(mode, []).append(_wrk(url, headers, CALL, args.seconds,
-                                                         args.connections, workdir))
-            finally:
-                proc.terminate()
-                proc.wait()
+            token = key if mode == "envelope" else issuer.mint(url, exp=int(time.time()) + 3600)
+            auth = {"Authorization": f"Bearer {token}"}
+            loads[mode] = (url, {**HEADERS, **auth, **_mcp_session(url, auth)})
+            _wrk(*loads[mode], CALL, 1, args.connections, workdir)  # warm-up
+        for i in range(args.rounds):
+            for mode in rotated(modes, i):
+                results.setdefault(mode, []).append(
+                    _wrk(*loads[mode], CALL, args.seconds, args.connections, workdir))
+    finally:
+        stop_apps(running)
     return results
 
 
@@ -151,8 +151,8 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--samples", type=int, default=3000)
     args = parser.parse_args()
@@ -182,7 +182,7 @@ def main() -> None:
         ratios = paired_ratios(results, mode, "bare")
         ratio = statistics.median(ratios)
         verdict = ("OK" if ratio >= 0.9 else "BELOW") if mode == "oauth" else "(reference)"
-        print(f"{label:28s} {statistics.median(results[mode]):8.0f} {ratio:6.2f}  "
+        print(f"{label:28s} {statistics.median(results[mode]):8.0f} {ratio:6.3f}  "
               f"{min(ratios):6.2f}-{max(ratios):<6.2f}  {'≥ 0.9 ' if mode == 'oauth' else ''}{verdict}")
     print("rounds:", {k: [round(v) for v in vals] for k, vals in results.items()})
 

@@ -4,6 +4,7 @@ header values included. Fresh correlation ids are cheap but still unique UUIDv4 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -134,19 +135,28 @@ def finished(log: AccessLog, text: str) -> None:
     call.finish()
 
 
-def test_lines_are_written_in_batches_off_the_calling_thread_and_flushed_on_close():
+def lines_of(batches: list[tuple[str, list[str]]]) -> list[str]:
+    return "".join(text for _, texts in batches for text in texts).splitlines()
+
+
+def test_on_the_event_loop_calls_become_lines_a_batch_at_a_time_written_by_the_thread():
     events = SlowLog()
     log = AccessLog(events, AccessMode.all, ScopePolicy())
-    for i in range(5):
-        finished(log, f"call{i}")
-    deadline = time.monotonic() + 5
-    while not events.batches and time.monotonic() < deadline:
-        time.sleep(0.005)
-    finished(log, "late")
-    log.close()
+
+    async def serve() -> None:
+        for i in range(5):
+            finished(log, f"call{i}")
+        assert not events.batches and len(log._pending) == 5  # gathering for BATCH_DELAY
+        deadline = time.monotonic() + 5
+        while not events.batches and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        assert not log._pending
+        finished(log, "late")  # its batch is still gathering when the loop ends
+
+    asyncio.run(serve())
+    log.close()  # hands over what was gathering, and the thread writes it before it stops
     assert {name for name, _ in events.batches} == {"access-log"}
-    written = [line for _, lines in events.batches for line in lines]
-    assert len(written) == 12 and len(events.batches) <= 3  # 6 requests of 2 calls, batched
+    assert len(lines_of(events.batches)) == 12 and len(events.batches) == 2  # 6 requests, 2 calls each
 
 
 def test_a_stuck_writer_makes_the_caller_write_inline_rather_than_pile_up(monkeypatch):
@@ -154,14 +164,14 @@ def test_a_stuck_writer_makes_the_caller_write_inline_rather_than_pile_up(monkey
     events = SlowLog()
     events.hold.clear()  # the writer thread blocks in its first write
     log = AccessLog(events, AccessMode.all, ScopePolicy())
-    finished(log, "first")
+    finished(log, "first")  # off the event loop: handed over at once
     deadline = time.monotonic() + 5
-    while log._pending and time.monotonic() < deadline:  # the thread took the first batch
+    while log._out and time.monotonic() < deadline:  # the thread took the first batch
         time.sleep(0.005)
     for i in range(8):  # 8 calls: over the bound of 6
         finished(log, f"more{i}")
-    inline = [lines for name, lines in events.batches if name != "access-log"]
-    assert inline and sum(map(len, inline)) >= 14 and len(log._pending) <= 6  # 7 calls, 2 lines each
+    inline = [(name, texts) for name, texts in events.batches if name != "access-log"]
+    assert len(lines_of(inline)) >= 14 and log._behind <= 6  # 7 calls, 2 lines each
     events.hold.set()
     log.close()
-    assert sum(len(lines) for _, lines in events.batches) == 18
+    assert len(lines_of(events.batches)) == 18
