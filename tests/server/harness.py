@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,12 +96,24 @@ class ServerProcess:
 
     def events(self, access: bool = False) -> list[dict[str, Any]]:
         """The security events so far. The access trail (tool_call, method_call) only with
-        access=True: its writer thread batches it, so it lands up to ~20 ms after the response
-        and would make "the last event" or "nothing since" checks racy."""
+        access=True: it is written in batches, so it lands up to ~0.3 s after the response
+        (server/access.py: BATCH_DELAY + WRITE_DELAY) and would make "the last event" or
+        "nothing since" checks racy. To wait for an access event: access_events."""
         if not self.log_file.exists():
             return []
         events = [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
         return events if access else [e for e in events if e["event"] not in ("tool_call", "method_call")]
+
+    def access_events(self, predicate: Callable[[dict[str, Any]], bool],
+                      limit: float = 5.0) -> list[dict[str, Any]]:
+        """The events (access trail included) that satisfy predicate, once there is one."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            found = [e for e in self.events(access=True) if predicate(e)]
+            if found:
+                return found
+            time.sleep(0.02)
+        raise AssertionError("no such event in the log")
 
     def all_output(self) -> str:
         parts = [self.log_file.read_text() if self.log_file.exists() else ""]

@@ -60,17 +60,6 @@ async def _tool_calls(server, certs, key, source, calls):
         return [await session.call_tool(name, args) for name, args in calls]
 
 
-def wait_for_log(server, predicate, limit=5.0):
-    """The events once one satisfies predicate (the trail is written by a background thread)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        found = [e for e in server.events(access=True) if predicate(e)]
-        if found:
-            return found
-        time.sleep(0.02)
-    pytest.fail("no such event in the log")
-
-
 def test_read_and_write_calls_leave_access_events_without_arguments_or_results(server, certs, sqlite_env):
     key = new_key(sqlite_env, "acc-writer", "--scope", "tools:read", "--scope", "tools:write")
     key_id = key.split("_")[1]
@@ -82,7 +71,7 @@ def test_read_and_write_calls_leave_access_events_without_arguments_or_results(s
                                                   "required_tags": [{"key": canary_result}]}})])
     assert not any(r.is_error for r in results)
     assert canary_result in json.dumps([r.model_dump() for r in results])
-    calls = wait_for_log(server, lambda e: e["event"] == "tool_call" and e["key_id"] == key_id
+    calls = server.access_events(lambda e: e["event"] == "tool_call" and e["key_id"] == key_id
                          and e["tool"] == "update_tagging_policy")
     calls = [e for e in server.events(access=True) if e["event"] == "tool_call" and e["key_id"] == key_id]
     by_tool = {e["tool"]: e for e in calls}
@@ -114,7 +103,7 @@ def test_a_failing_tool_call_is_logged_as_an_error(server, certs, sqlite_env):
     results = anyio.run(_tool_calls, server, certs, key, "127.0.0.1", [
         ("update_tagging_policy", {"new_policy": {"required_tags": "not a list"}})])
     assert results[0].is_error
-    event = wait_for_log(server, lambda e: e["event"] == "tool_call" and e["key_id"] == key_id)[0]
+    event = server.access_events(lambda e: e["event"] == "tool_call" and e["key_id"] == key_id)[0]
     assert event["outcome"] == "error"
 
 
@@ -126,7 +115,7 @@ def test_an_allowlisted_key_works_from_its_network_and_is_refused_elsewhere(serv
                         [("whoami", {})])
     assert not results[0].is_error
     assert status_from(server, certs, key, "127.0.0.1") == 403
-    refused = wait_for_log(server, lambda e: e["event"] == "ip_refused" and e["key_id"] == key_id)
+    refused = server.access_events(lambda e: e["event"] == "ip_refused" and e["key_id"] == key_id)
     assert refused[0]["client_ip"] == "127.0.0.1"
     shown = json.loads(cli_in(sqlite_env, "keys", "show", "acc-pinned", "-o", "json").stdout)
     assert shown["allow_cidr"] == ["127.0.0.2/32", "2001:db8::/32"]
@@ -155,7 +144,7 @@ def test_audit_access_groups_the_trail_by_key_tool_and_ip(server, certs, sqlite_
     key_id = key.split("_")[1]
     anyio.run(_tool_calls, server, certs, key, "127.0.0.1",
               [("whoami", {}), ("whoami", {}), ("get_tagging_policy", {})])
-    wait_for_log(server, lambda e: e.get("tool") == "get_tagging_policy" and e["key_id"] == key_id)
+    server.access_events(lambda e: e.get("tool") == "get_tagging_policy" and e["key_id"] == key_id)
     log = str(server.log_file)
 
     def groups(by):
@@ -215,7 +204,7 @@ def test_an_allowlist_edit_ends_open_streams_from_addresses_it_no_longer_admits(
 
     anyio.run(scenario)
     assert ended["at"] - ended["changed"] < 1.0, ended  # poll interval 0.1 s, plus slack
-    refused = wait_for_log(server, lambda e: e["event"] == "ip_refused" and e["key_id"] == key_id)
+    refused = server.access_events(lambda e: e["event"] == "ip_refused" and e["key_id"] == key_id)
     assert refused[0]["reason"] == "allowlist changed: open request ended"
 
 

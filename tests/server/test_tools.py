@@ -116,7 +116,9 @@ def test_a_call_is_answered_with_one_json_body_and_its_outcome_recorded(tls_serv
     assert ok.json()["result"]["structuredContent"]["key_id"] == key[5:17]
     assert bad.json()["id"] == 3 and bad.json()["result"]["isError"] is True  # `tags` is missing
     assert opened[0] == 200 and opened[1].startswith("text/event-stream")  # the GET stream stays
-    time.sleep(0.2)  # the access trail is written in batches
+    tls_server.access_events(lambda e: e["event"] == "tool_call"
+                                      and e.get("key_name") == "json-reader"
+                                      and e.get("tool") == "validate_resource_tags")
     outcomes = {e["tool"]: (e["outcome"], e["status"]) for e in tls_server.events(access=True)
                 if e["event"] == "tool_call" and e.get("key_name") == "json-reader"}
     assert outcomes == {"whoami": ("ok", 200), "validate_resource_tags": ("error", 200)}

@@ -5,7 +5,6 @@ connection; an event stream as before when the child says anything else first, o
 from __future__ import annotations
 
 import json
-import time
 
 import anyio
 import pytest
@@ -52,8 +51,7 @@ def test_a_plain_call_is_answered_with_one_json_body_and_recorded(gateway, certs
     assert r.headers["content-type"] == "application/json"
     assert int(r.headers["content-length"]) == len(r.content)
     assert r.json() == {"jsonrpc": "2.0", "id": 7, "result": {"content": [{"type": "text", "text": "json"}]}}
-    time.sleep(0.2)  # the access trail is written in batches
-    echo = [e for e in gateway.events(access=True) if e["event"] == "tool_call" and e.get("tool") == "echo"]
+    echo = gateway.access_events(lambda e: e["event"] == "tool_call" and e.get("tool") == "echo")
     assert echo and echo[-1]["outcome"] == "ok" and echo[-1]["status"] == 200
 
 
