@@ -12,9 +12,9 @@ app, side by side in one run. Target: the envelope ≥ 1.0x the SDK stack's requ
 
 Both run the same tools/call (`validate_resource_tags`) on a stateful session, with the same
 headers, an allowlisted Origin included (the SDK ignores it; the envelope checks it and adds
-CORS headers). Each round starts a fresh uvicorn per side (one process, plain HTTP) and loads
-it with wrk; the sides alternate, and which goes first alternates too. The ratio counted is
-the median over rounds of envelope/sdk within a round.
+CORS headers). Each side runs in one uvicorn (plain HTTP), both started once; short wrk rounds
+alternate between them, and which goes first alternates too. The ratio counted is the median
+over rounds of envelope/sdk within a round (bench_envelope.py's method).
 
 Then, in this process, each stack around the same no-op endpoint (no HTTP, no MCP app): the CPU
 each stack itself costs per request, free of the noise of a shared 2-CPU machine, and the
@@ -22,7 +22,7 @@ ratio that difference predicts for the HTTP figures. The envelope does more work
 stack in front of the same app, so that ratio is just below 1.0: over HTTP the target holds
 only within noise.
 
-    python benchmarks/bench_peer.py [--seconds 5] [--rounds 5] [--connections 8]
+    python benchmarks/bench_peer.py [--seconds 2] [--rounds 15] [--connections 8]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envelope_apps
 from _common import machine
-from _servers import free_port, start, wait_port
+from _servers import start_apps, stop_apps
 from bench_envelope import CALL, HEADERS, _mcp_session, wrk_script
 
 from finops_mcp_admin import lifecycle
@@ -98,26 +98,6 @@ def _wrk(url: str, headers: dict, body: dict, seconds: int, connections: int,
 
 def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _round(side: str, token: str, store_url: str, args: argparse.Namespace,
-           workdir: Path) -> tuple[float, float, float]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/mcp"
-    proc = start(["-m", "uvicorn", "benchmarks.envelope_apps:app", "--factory", "--port", str(port),
-                  "--log-level", "warning", "--no-access-log"],
-                 {"BENCH_MODE": side, "BENCH_INNER": "mcp", "MCPADMIN_STORE": store_url,
-                  "BENCH_LOG": str(workdir / "events.jsonl"), "BENCH_TOKEN": token,
-                  "BENCH_RESOURCE": url})
-    try:
-        wait_port(port, proc)
-        auth = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
-        headers = {**HEADERS, **auth, **_mcp_session(url, auth)}  # verifies (and caches) the key
-        _wrk(url, headers, CALL, 1, args.connections, workdir)  # warm-up
-        return _wrk(url, headers, CALL, args.seconds, args.connections, workdir)
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 async def _asgi_post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
@@ -189,8 +169,8 @@ def in_process(token: str, store_url: str, workdir: Path, batches: int = 15,
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp())
@@ -204,15 +184,28 @@ def main() -> None:
     store.close()
     print(f"machine: {machine()}\nload average (1/5/15 min) at start: {_load()}\n"
           f"load: wrk -t1 -c{args.connections} -d{args.seconds}s --latency, MCP tools/call, "
-          f"{args.rounds} rounds alternating sdk/envelope, median\n")
+          f"{args.rounds} rounds alternating sdk/envelope, median of the rounds' ratios\n")
     print(f"{'round':>5s} {'side':9s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s}  load before")
     results: dict[str, list[tuple[float, float, float]]] = {side: [] for side in SIDES}
-    for i in range(args.rounds):
-        for side in SIDES if i % 2 == 0 else SIDES[::-1]:
-            load = _load()
-            rps, p50, p99 = _round(side, token, store_url, args, workdir)
-            results[side].append((rps, p50, p99))
-            print(f"{i + 1:5d} {side:9s} {rps:8.0f} {p50:8.2f} {p99:8.2f}  {load}", flush=True)
+    running = start_apps(SIDES, lambda side, port: {
+        "BENCH_MODE": side, "BENCH_INNER": "mcp", "MCPADMIN_STORE": store_url,
+        "BENCH_LOG": str(workdir / "events.jsonl"), "BENCH_TOKEN": token,
+        "BENCH_RESOURCE": f"http://127.0.0.1:{port}/mcp"})
+    try:
+        loads = {}
+        for side, (_proc, port) in running.items():
+            url = f"http://127.0.0.1:{port}/mcp"
+            auth = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
+            loads[side] = (url, {**HEADERS, **auth, **_mcp_session(url, auth)})  # verifies the key
+            _wrk(*loads[side], CALL, 1, args.connections, workdir)  # warm-up
+        for i in range(args.rounds):
+            for side in SIDES if i % 2 == 0 else SIDES[::-1]:
+                load = _load()
+                rps, p50, p99 = _wrk(*loads[side], CALL, args.seconds, args.connections, workdir)
+                results[side].append((rps, p50, p99))
+                print(f"{i + 1:5d} {side:9s} {rps:8.0f} {p50:8.2f} {p99:8.2f}  {load}", flush=True)
+    finally:
+        stop_apps(running)
     print()
     print(f"{'side':9s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s}  (medians over rounds)")
     for side in SIDES:
@@ -221,7 +214,7 @@ def main() -> None:
     ratios = [e[0] / s[0] for s, e in zip(results["sdk"], results["envelope"], strict=True)]
     ratio = statistics.median(ratios)
     print(f"\nenvelope/sdk req/s per round: {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"median ratio envelope/sdk: {ratio:.2f}  target ≥ 1.0 {'OK' if ratio >= 1.0 else 'BELOW'}")
+    print(f"median ratio envelope/sdk: {ratio:.3f}  target ≥ 1.0 {'OK' if ratio >= 1.0 else 'BELOW'}")
     print(f"load average at end: {_load()}\n")
     costs = in_process(token, store_url, workdir)
     extra = costs["envelope"] - costs["sdk"]
