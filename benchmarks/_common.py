@@ -7,6 +7,10 @@ import platform
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def machine() -> str:
@@ -48,8 +52,17 @@ def rotated(modes: tuple[str, ...], round_no: int) -> tuple[str, ...]:
     return modes[shift:] + modes[:shift]
 
 
+def alternate(names: tuple[str, ...], rounds: int, measure: Callable[[str, int], T]) -> dict[str, list[T]]:
+    """measure(name, round) for every configuration in every round, in `rotated` order."""
+    results: dict[str, list[T]] = {name: [] for name in names}
+    for i in range(rounds):
+        for name in rotated(names, i):
+            results[name].append(measure(name, i))
+    return results
+
+
 def paired_ratios(results: dict[str, list[float]], side: str, base: str) -> list[float]:
-    """side / base within each round. A round's configurations run minutes apart at most, so
-    the machine's drift from round to round (here 15 % and more) cancels out of each ratio;
-    the median of these ratios is what the benchmarks count, not a ratio of medians."""
+    """side / base within each round. A round's configurations run seconds apart, so the
+    machine's drift from round to round (here 15 % and more) cancels out of each ratio; the
+    median of these ratios is what the benchmarks count, not a ratio of medians."""
     return [s / b for s, b in zip(results[side], results[base], strict=True)]

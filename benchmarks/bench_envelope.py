@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import machine, paired_ratios, rotated
+from _common import alternate, machine, paired_ratios
 from _servers import start_apps, stop_apps
 
 from finops_mcp_admin import lifecycle
@@ -136,11 +136,8 @@ def main() -> None:
                     _post(url, body, headers)
                 _wrk(url, headers, body, 1, args.connections, workdir)  # warm-up
                 loads[mode] = (url, headers)
-            for i in range(args.rounds):
-                for mode in rotated(modes, i):
-                    url, headers = loads[mode]
-                    results.setdefault(inner, {}).setdefault(mode, []).append(
-                        _wrk(url, headers, body, args.seconds, args.connections, workdir))
+            results[inner] = alternate(modes, args.rounds, lambda mode, _i, body=body, loads=loads: _wrk(
+                *loads[mode], body, args.seconds, args.connections, workdir))
         finally:
             stop_apps(running)
     for inner, runs in results.items():

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import machine, paired_ratios, rotated
+from _common import alternate, machine, paired_ratios
 from _servers import start_apps, stop_apps
 from bench_envelope import CALL, HEADERS, _mcp_session, _wrk
 
@@ -88,7 +88,6 @@ def envelope_ratio(issuer: Issuer, args: argparse.Namespace, workdir: Path) -> d
         "BENCH_MODE": mode, "BENCH_INNER": "mcp", "BENCH_ISSUER": issuer.url,
         "BENCH_RESOURCE": f"http://127.0.0.1:{port}/mcp", "BENCH_LOG": str(workdir / "events.jsonl"),
         "MCPADMIN_STORE": f"sqlite:///{workdir / 'keys.db'}"})
-    results: dict[str, list[float]] = {}
     try:
         loads = {}
         for mode, (_proc, port) in running.items():
@@ -97,10 +96,8 @@ def envelope_ratio(issuer: Issuer, args: argparse.Namespace, workdir: Path) -> d
             auth = {"Authorization": f"Bearer {token}"}
             loads[mode] = (url, {**HEADERS, **auth, **_mcp_session(url, auth)})
             _wrk(*loads[mode], CALL, 1, args.connections, workdir)  # warm-up
-        for i in range(args.rounds):
-            for mode in rotated(modes, i):
-                results.setdefault(mode, []).append(
-                    _wrk(*loads[mode], CALL, args.seconds, args.connections, workdir))
+        results = alternate(modes, args.rounds, lambda mode, _i: _wrk(
+            *loads[mode], CALL, args.seconds, args.connections, workdir))
     finally:
         stop_apps(running)
     return results

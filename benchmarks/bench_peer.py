@@ -43,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import envelope_apps
-from _common import machine
+from _common import alternate, machine, paired_ratios
 from _servers import start_apps, stop_apps
 from bench_envelope import CALL, HEADERS, _mcp_session, wrk_script
 
@@ -186,7 +186,6 @@ def main() -> None:
           f"load: wrk -t1 -c{args.connections} -d{args.seconds}s --latency, MCP tools/call, "
           f"{args.rounds} rounds alternating sdk/envelope, median of the rounds' ratios\n")
     print(f"{'round':>5s} {'side':9s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s}  load before")
-    results: dict[str, list[tuple[float, float, float]]] = {side: [] for side in SIDES}
     running = start_apps(SIDES, lambda side, port: {
         "BENCH_MODE": side, "BENCH_INNER": "mcp", "MCPADMIN_STORE": store_url,
         "BENCH_LOG": str(workdir / "events.jsonl"), "BENCH_TOKEN": token,
@@ -198,12 +197,14 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {token}", "Origin": ORIGIN}
             loads[side] = (url, {**HEADERS, **auth, **_mcp_session(url, auth)})  # verifies the key
             _wrk(*loads[side], CALL, 1, args.connections, workdir)  # warm-up
-        for i in range(args.rounds):
-            for side in SIDES if i % 2 == 0 else SIDES[::-1]:
-                load = _load()
-                rps, p50, p99 = _wrk(*loads[side], CALL, args.seconds, args.connections, workdir)
-                results[side].append((rps, p50, p99))
-                print(f"{i + 1:5d} {side:9s} {rps:8.0f} {p50:8.2f} {p99:8.2f}  {load}", flush=True)
+
+        def measure(side: str, i: int) -> tuple[float, float, float]:
+            load = _load()
+            rps, p50, p99 = _wrk(*loads[side], CALL, args.seconds, args.connections, workdir)
+            print(f"{i + 1:5d} {side:9s} {rps:8.0f} {p50:8.2f} {p99:8.2f}  {load}", flush=True)
+            return rps, p50, p99
+
+        results = alternate(SIDES, args.rounds, measure)
     finally:
         stop_apps(running)
     print()
@@ -211,7 +212,7 @@ def main() -> None:
     for side in SIDES:
         rps, p50, p99 = (statistics.median(r[j] for r in results[side]) for j in range(3))
         print(f"{side:9s} {rps:8.0f} {p50:8.2f} {p99:8.2f}")
-    ratios = [e[0] / s[0] for s, e in zip(results["sdk"], results["envelope"], strict=True)]
+    ratios = paired_ratios({side: [r[0] for r in results[side]] for side in SIDES}, "envelope", "sdk")
     ratio = statistics.median(ratios)
     print(f"\nenvelope/sdk req/s per round: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"median ratio envelope/sdk: {ratio:.3f}  target ≥ 1.0 {'OK' if ratio >= 1.0 else 'BELOW'}")

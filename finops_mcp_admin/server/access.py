@@ -9,11 +9,12 @@ Never an argument or a result: cost data is sensitive; only their byte sizes.
 The envelope must not wait for the log: the event loop notes a request's facts and, when its
 response ends, keeps the call; once per BATCH_DELAY one timer callback turns the calls gathered
 into lines (a template filled in, ~5 µs a call, in one tight loop) and hands the text to one
-background thread, which only writes it (write, flush), so a slow stdout pipe or disk never
-stalls request handling. The thread needs the GIL for a moment per batch: when it built the
-lines itself, it held it for the whole batch, at ~10 µs of its CPU per call over HTTP, cut into
-by the event loop's every system call. If the thread falls MAX_PENDING calls behind, the loop
-writes inline instead: back-pressure rather than a lost write-tool record.
+background thread, which only writes it (one write and flush per WRITE_DELAY), so a slow stdout
+pipe or disk never stalls request handling. The thread needs the GIL for a moment per wake-up:
+when it built the lines itself, it held it for whole batches, at ~10 µs of its CPU per call over
+HTTP, and each of its wake-ups cost the event loop's thread more still (WRITE_DELAY). If the
+thread falls MAX_PENDING calls behind, the loop writes inline instead: back-pressure rather
+than a lost write-tool record.
 """
 
 from __future__ import annotations
