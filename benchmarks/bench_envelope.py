@@ -14,6 +14,12 @@ that only awaits the app, and one that only reads, parses and replays the body a
 response (envelope_apps.floor_pass / floor_parse). No key, Origin, quota, scope, session or
 trail check is in them.
 
+Then the budget of the trivial route's target, in-process (no HTTP): the CPU each configuration
+costs per request, the whole envelope and the envelope without each part that can be switched
+off (session tracking, the key's rate, the trail), so each part's cost shows; and how many µs
+over HTTP the 0.8 target allows, and what one µs in-process weighs over HTTP (the same code runs
+cold between uvicorn's, so several times its warm cost).
+
     python benchmarks/bench_envelope.py [--seconds 2] [--rounds 15] [--connections 8] [--no-floors]
 """
 
@@ -35,8 +41,10 @@ from _common import alternate, machine, paired_ratios
 from _servers import start_apps, stop_apps
 
 from finops_mcp_admin import lifecycle
+from finops_mcp_admin.config import load_settings
 from finops_mcp_admin.durations import utcnow
 from finops_mcp_admin.keys import KeyHasher
+from finops_mcp_admin.server.run import ServeOptions, build
 from finops_mcp_admin.store.sqlite import SqliteStore
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -45,6 +53,10 @@ CALL = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                    "arguments": {"resource_type": "ec2:instance",
                                  "tags": {"CostCenter": "1234", "Owner": "a@example.com",
                                           "Environment": "production", "Application": "x"}}}}
+
+
+#: The trivial route's request: a JSON-RPC ping (the envelope reads and checks it as any other).
+PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
 
 
 def _post(url: str, body: dict, headers: dict) -> tuple[int, dict]:
@@ -120,7 +132,7 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {}
     for inner in ("trivial", "mcp"):
         modes = MODES + (FLOORS if inner == "trivial" and not args.no_floors else ())
-        body = CALL if inner == "mcp" else {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        body = CALL if inner == "mcp" else PING
         running = start_apps(modes, lambda mode, _port, inner=inner: {
             "BENCH_MODE": mode, "BENCH_INNER": inner, "MCPADMIN_STORE": store_url,
             "BENCH_LOG": str(workdir / "events.jsonl")})
@@ -155,6 +167,80 @@ def main() -> None:
             print(f"  {LABELS[mode]:30s} {statistics.median(runs[mode]):7.0f} {ratio:6.3f}  "
                   f"{min(ratios):6.2f}-{max(ratios):<6.2f}  {verdict}")
         print("  rounds:", {mode: [round(v) for v in vals] for mode, vals in runs.items()})
+    budget(results["trivial"], store_url, key, workdir)
+
+
+#: In-process variants of the envelope on the trivial route: each leaves out one part, so the
+#: difference to the whole envelope is what that part costs.
+WITHOUT = {"no-sessions": "without session tracking", "no-rate": "without the key's rate",
+           "noaccess": "--access-log none"}
+PARTS = {"no-sessions": "session tracking", "no-rate": "the key's rate", "noaccess": "the access trail"}
+
+
+def in_process(store_url: str, key: str, workdir: Path, batches: int = 15,
+               per_batch: int = 2000) -> dict[str, float]:
+    """CPU µs per trivial-route request (the `ping` wrk sends, the same headers) of each
+    configuration, in this process: bare, the two floors, the whole envelope, and the envelope
+    without each of its parts that can be switched off."""
+    import asyncio
+
+    import envelope_apps
+    from _inprocess import cpu_per_request
+
+    servers = []
+
+    def envelope(**options: object) -> object:
+        opts = ServeOptions(app_ref="envelope_apps:trivial", log_stdout=False,
+                            log_file=str(workdir / "events-in-process.jsonl"), max_failures=10**9,
+                            **options)  # type: ignore[arg-type]
+        servers.append(build(load_settings(store=store_url), opts))
+        return servers[-1].app
+
+    apps = {"bare": envelope_apps.trivial, "floor-pass": envelope_apps.floor_pass(envelope_apps.trivial),
+            "floor-parse": envelope_apps.floor_parse(envelope_apps.trivial), "envelope": envelope(),
+            "noaccess": envelope(access_log="none")}
+    apps["no-sessions"] = envelope()
+    apps["no-sessions"].sessions = None  # type: ignore[attr-defined]
+    apps["no-rate"] = envelope()
+    apps["no-rate"].rates = None  # type: ignore[attr-defined]
+    headers = {**HEADERS, "Authorization": f"Bearer {key}"}
+    try:
+        return asyncio.run(cpu_per_request(apps, dict.fromkeys(apps, headers), json.dumps(PING).encode(),
+                                           batches, per_batch))
+    finally:
+        for server in servers:
+            server.close()
+
+
+def budget(http: dict[str, list[float]], store_url: str, key: str, workdir: Path) -> None:
+    """What the 0.8 target leaves the envelope on the trivial route, in the µs its parts cost:
+    the HTTP figures say how many µs a request the target allows and how much one µs of own
+    cost in-process weighs over HTTP (the same code runs cold between uvicorn's); the
+    in-process rows say what each part costs."""
+    cpu = in_process(store_url, key, workdir)
+    own = {mode: us - cpu["bare"] for mode, us in cpu.items()}
+    bare_us = 1e6 / statistics.median(http["bare"])
+    allowed = bare_us * (1 / TARGETS["trivial"] - 1)
+    print("\nin-process, the trivial route: CPU µs per request of each configuration's own "
+          f"work (bare {cpu['bare']:.1f} µs; median of 15 rotating batches of 2000):")
+    print("  " + ", ".join(f"{LABELS.get(mode, WITHOUT.get(mode, mode))} {us:.1f}"
+                           for mode, us in own.items() if mode != "bare"))
+    print("  parts of the envelope (the whole minus the row without the part): "
+          + ", ".join(f"{PARTS[mode]} {own['envelope'] - own[mode]:.1f}" for mode in PARTS))
+    print(f"budget: over HTTP a bare request takes {bare_us:.0f} µs (1 / median bare req/s); a ratio "
+          f"of {TARGETS['trivial']} allows {allowed:.0f} µs more")
+    factors = {}
+    for mode in ("floor-parse", "envelope", "envelope-noaccess"):
+        if mode not in http:
+            continue
+        added = 1e6 / statistics.median(http[mode]) - bare_us
+        inproc = own["noaccess" if mode == "envelope-noaccess" else mode]
+        factors[mode] = added / inproc
+        print(f"  {LABELS[mode]}: {added:.0f} µs more over HTTP for {inproc:.1f} µs in-process "
+              f"(x{factors[mode]:.1f})")
+    factor = factors["envelope"]
+    print(f"  at the envelope's x{factor:.1f}, {allowed:.0f} µs over HTTP is {allowed / factor:.1f} µs "
+          f"of own cost in-process; the envelope's is {own['envelope']:.1f}")
 
 
 if __name__ == "__main__":

@@ -107,9 +107,11 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
                  per_batch: int = 1000) -> dict[str, float]:
     """CPU µs per tools/call request through each envelope around routed_trivial (in-process)."""
     import asyncio
+    import json
 
     import envelope_apps
-    from bench_peer import _stack_costs
+    from _inprocess import cpu_per_request
+    from bench_envelope import CALL
 
     from finops_mcp_admin import lifecycle
     from finops_mcp_admin.config import load_settings
@@ -140,7 +142,8 @@ def envelope_cpu(issuer: Issuer, workdir: Path, batches: int = 15,
         return h
 
     try:  # the first requests verify (argon2, JWKS fetch)
-        return asyncio.run(_stack_costs(apps, {name: headers(name) for name in apps}, batches, per_batch))
+        return asyncio.run(cpu_per_request(apps, {name: headers(name) for name in apps},
+                                           json.dumps(CALL).encode(), batches, per_batch))
     finally:
         for server in servers.values():
             server.close()
