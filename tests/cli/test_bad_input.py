@@ -87,13 +87,28 @@ def test_empty_stdin_is_bad_input(cli, backend):
     assert_one_line(cli("keys", "import", stdin="\n\n"), 2)
 
 
-def test_unreachable_redis_fails_fast_with_exit_5(cli):
-    port = free_port()  # nothing listens here
+def _seconds(cli, *args: str):
     start = time.monotonic()
-    r = cli("keys", "list", "--store", f"redis://127.0.0.1:{port}/0")
+    r = cli(*args)
+    return r, time.monotonic() - start
+
+
+def _local_run_seconds(cli, tmp_path) -> float:
+    """The same command failing at once on a local store that does not exist: the CLI's own
+    start-up, which the Redis timings below leave out (four test processes share the CPUs, so
+    start-up varies)."""
+    r, seconds = _seconds(cli, "keys", "list", "--store", f"sqlite:///{tmp_path / 'absent.db'}")
+    assert r.code == 3, r.stderr
+    return seconds
+
+
+def test_unreachable_redis_fails_fast_with_exit_5(cli, tmp_path):
+    port = free_port()  # nothing listens here
+    r, seconds = _seconds(cli, "keys", "list", "--store", f"redis://127.0.0.1:{port}/0")
     assert_one_line(r, 5)
-    assert time.monotonic() - start < 2.0
     assert "cannot reach Redis" in r.stderr
+    # A refused connection fails at once: no retries, no backoff.
+    assert seconds - _local_run_seconds(cli, tmp_path) < 1.0, seconds
 
 
 @pytest.fixture
@@ -115,12 +130,12 @@ def blackhole_port():
     srv.close()
 
 
-def test_unresponsive_redis_host_fails_within_two_seconds(cli, blackhole_port):
-    start = time.monotonic()
-    r = cli("keys", "create", "x", "--store", f"redis://127.0.0.1:{blackhole_port}/0")
-    elapsed = time.monotonic() - start
+def test_unresponsive_redis_host_fails_after_one_connect_timeout(cli, blackhole_port, tmp_path):
+    r, seconds = _seconds(cli, "keys", "create", "x", "--store", f"redis://127.0.0.1:{blackhole_port}/0")
     assert_one_line(r, 5)
-    assert elapsed < 2.0, elapsed  # 1.5 s connect timeout, no retries
+    # One 1.5 s connect timeout and no retry (a second attempt would make it 3 s).
+    waited = seconds - _local_run_seconds(cli, tmp_path)
+    assert waited < 2.5, waited
 
 
 def test_non_redis_server_is_unavailable_not_a_crash(cli):
