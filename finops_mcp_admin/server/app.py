@@ -25,8 +25,10 @@ Order of checks for an HTTP request, each refusal logged as a security event wit
    differential) and each method's scope decided before the app sees the request, deny by
    default: 403 `error="insufficient_scope"` (scopes.py).
 9. Sessions (server/sessions.py): a request that would open an MCP session beyond the key's cap
-   gets 429 (`quota_exceeded` max_sessions); every request runs where revocation, expiry or the
-   end of a rotation grace can end it, and session open/close are events.
+   gets 429 (`quota_exceeded` max_sessions); a request whose JSON-RPC id is already in flight in
+   its session (or repeated in its batch) gets 400 (`bad_request`): it would take the other's
+   answer and leave that one waiting for ever; every request runs where revocation, expiry or
+   the end of a rotation grace can end it, and session open/close are events.
 10. Access trail: each JSON-RPC request that got this far is a `tool_call` / `method_call`
    event with its outcome and duration, written off the event loop (server/access.py).
 
@@ -54,11 +56,12 @@ from .cors import CorsState, answer_preflight, preflight_allowed, with_cors_head
 from .discovery import ResourceMetadata
 from .oauth.step import OAuthStep
 from .quotas import RateLimiter
-from .scopes import ScopePolicy, jsonrpc_messages
-from .sessions import SessionRegistry
+from .scopes import ScopePolicy, jsonrpc_messages, request_ids
+from .sessions import DUPLICATE_ID, SessionRegistry
 from .throttle import TOO_MANY_FAILURES, Attempt, FailureThrottle, Refusal, Tarpit
 
 TOUCH_INTERVAL = 60.0
+_NO_IDS: tuple[str, ...] = ()
 
 
 class SecurityEnvelope:
@@ -141,16 +144,16 @@ class SecurityEnvelope:
                 await self._over_quota(req, send, principal, "rate", wait)
                 return
 
-        call = None
+        call, ids = None, _NO_IDS
         if req.method == "POST" and req.path.startswith(self.mcp_path):
             checked = await self._check_scope(req, receive, send, principal)
             if checked is None:
                 return
-            receive, call = checked
-        await self._serve(req, scope, receive, send, principal, call)
+            receive, call, ids = checked
+        await self._serve(req, scope, receive, send, principal, call, ids)
 
     async def _serve(self, req: Request, scope: Scope, receive: Receive, send: Send,
-                     principal: Principal, call: AccessCall | None) -> None:
+                     principal: Principal, call: AccessCall | None, ids: tuple[str, ...]) -> None:
         """The app, for an admitted request (its access records written when it ends)."""
         scope["user"], scope["auth"] = self._identity(principal)
         if principal.subject is None and principal.client_id is None:  # OAuth callers have no key
@@ -160,8 +163,12 @@ class SecurityEnvelope:
         try:
             if self.sessions is None:
                 await self.app(scope, receive, send)
-            elif not await self.sessions.serve(req, principal, scope, receive, send, self.app):
-                await self._over_quota(req, send, principal, "max_sessions", 5)
+            elif refused := await self.sessions.serve(req, principal, scope, receive, send, self.app, ids):
+                if refused == DUPLICATE_ID:
+                    await self._duplicate_id(req, send, principal,
+                                             "JSON-RPC request id already in flight in this session")
+                else:
+                    await self._over_quota(req, send, principal, refused, 5)
         finally:
             if call is not None:
                 call.finish()
@@ -258,8 +265,8 @@ class SecurityEnvelope:
         await respond(send, 429, {"error": "too_many_requests"},
                       [(b"retry-after", str(refusal.retry_after).encode())])
 
-    async def _check_scope(self, req: Request, receive: Receive, send: Send,
-                           principal: Principal) -> tuple[Receive, AccessCall | None] | None:
+    async def _check_scope(self, req: Request, receive: Receive, send: Send, principal: Principal
+                           ) -> tuple[Receive, AccessCall | None, tuple[str, ...]] | None:
         try:
             body = await read_body(receive)
             messages = jsonrpc_messages(body)
@@ -269,8 +276,12 @@ class SecurityEnvelope:
             await respond(send, 400, {"error": "invalid_request"})
             return None
         if denial is None:
+            ids = request_ids(messages)
+            if len(ids) > 1 and len(set(ids)) < len(ids):  # a batch repeating an id
+                await self._duplicate_id(req, send, principal, "JSON-RPC batch repeats a request id")
+                return None
             call = self.access.begin(req, principal, messages, len(body)) if self.access else None
-            return replay(body, receive), call
+            return replay(body, receive), call, ids
         self._event(schema.INSUFFICIENT_SCOPE, req, denial.reason, key_id=principal.key_id,
                     client_id=principal.client_id)
         # RFC 6750 §3.1: scope= names what would grant it; nothing would for an unmapped method.
@@ -279,6 +290,12 @@ class SecurityEnvelope:
         await respond(send, 403, {"error": "insufficient_scope", "scope": denial.scope}, [
             (b"www-authenticate", self._with_metadata(req, challenge))])
         return None
+
+    async def _duplicate_id(self, req: Request, send: Send, principal: Principal, reason: str) -> None:
+        """MCP: a request id must not be reused in a session. One already in flight would take
+        the other request's answer (the SDK keys answers by id), and that request stalled."""
+        self._event(schema.BAD_REQUEST, req, reason, key_id=principal.key_id)
+        await respond(send, 400, {"error": "invalid_request", "reason": "request id in use"})
 
     async def _preflight(self, req: Request, send: Send, origin: str) -> None:
         if not preflight_allowed(req):

@@ -192,3 +192,17 @@ def jsonrpc_messages(body: bytes) -> list[dict[str, Any]]:
             if not isinstance(params, dict) or not isinstance(params.get("name"), str):
                 raise BadBody("tools/call without a tool name")
     return messages
+
+
+def request_ids(messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The ids of a body's JSON-RPC requests, as the MCP SDK keys their answers (`str(id)` of
+    the validated id): an integral number is its integer, so 1, 1.0 and "1" are one id. Two
+    requests in flight with one id in a session lose an answer and stall (sessions.py)."""
+    ids = []
+    for message in messages:
+        if "method" in message and "id" in message:
+            value = message["id"]
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            ids.append(str(int(value)) if isinstance(value, bool) else str(value))
+    return tuple(ids)

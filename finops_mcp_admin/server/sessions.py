@@ -49,6 +49,8 @@ IDLE_SCAN = 1.0
 #: The SDK's own idle timeout (mcp.server.streamable_http_manager.DEFAULT_SESSION_IDLE_TIMEOUT).
 DEFAULT_IDLE_TIMEOUT = 30 * 60.0
 _MAX_SESSION_ID = 256
+#: Why SessionRegistry.serve refused a request.
+MAX_SESSIONS, DUPLICATE_ID = "max_sessions", "duplicate_id"
 
 
 def session_digest(session_id: str) -> str:
@@ -57,25 +59,27 @@ def session_digest(session_id: str) -> str:
 
 
 class _Session:
-    __slots__ = ("client_ip", "id", "idle_since", "in_flight", "key_id", "template")
+    __slots__ = ("client_ip", "id", "idle_since", "ids", "in_flight", "key_id", "template")
 
     def __init__(self, session_id: str, key_id: str, client_ip: str, template: Scope) -> None:
         self.id, self.key_id, self.client_ip = session_id, key_id, client_ip
         self.template = template  # the opening request's scope: identity for our own DELETE
         self.in_flight = 0
+        self.ids: set[str] = set()  # JSON-RPC request ids in flight (scopes.request_ids)
         self.idle_since = time.monotonic()
 
 
 class _Call:
     """One request in flight: watches its response and can be cancelled."""
 
-    __slots__ = ("completed", "ended", "key", "opening", "registry", "req", "scope", "send_on",
-                 "started", "status", "task")
+    __slots__ = ("completed", "ended", "ids", "key", "opening", "registry", "req", "scope",
+                 "send_on", "started", "status", "task")
 
     def __init__(self, registry: SessionRegistry, key: str, send: Send, req: Request, scope: Scope,
-                 opening: bool) -> None:
+                 opening: bool, ids: tuple[str, ...]) -> None:
         self.registry, self.key, self.send_on, self.req, self.scope, self.opening = (
             registry, key, send, req, scope, opening)
+        self.ids = ids
         self.started = self.completed = self.ended = False
         self.status = 0
         self.task = asyncio.current_task()
@@ -133,9 +137,12 @@ class SessionRegistry:
         return len(self._by_key.get(key_id, ())) + self._pending.get(key_id, 0)
 
     async def serve(self, req: Request, principal: Principal, scope: Scope, receive: Receive,
-                    send: Send, app: ASGIApp) -> bool:
-        """Run the app for one authenticated request; False (app not called) when it would
-        open a session beyond the key's cap."""
+                    send: Send, app: ASGIApp, ids: tuple[str, ...] = ()) -> str | None:
+        """Run the app for one authenticated request (None), or refuse it without calling the
+        app: MAX_SESSIONS when it would open a session beyond the key's cap, DUPLICATE_ID when
+        one of its JSON-RPC request ids (`ids`) is already in flight in its session. The SDK
+        keys answers by id, so the second such request took the first one's answer and the
+        first waited for ever, holding its session and its task."""
         key = principal.key_id
         if self._token is None:
             self._start(app)
@@ -144,18 +151,21 @@ class SessionRegistry:
         opening = session_id is None and req.method == "POST"
         if opening:
             if self.open_count(key) >= (principal.max_sessions or self.max_sessions):
-                return False
+                return MAX_SESSIONS
             self._pending[key] = self._pending.get(key, 0) + 1
         elif session_id is not None:
             session = self._sessions.get(session_id)
             if session is not None and session.key_id == key:
+                if ids and not session.ids.isdisjoint(ids):
+                    return DUPLICATE_ID
                 session.in_flight += 1
+                session.ids.update(ids)
             else:
                 session = None
         if self._principals.get(key) is not principal:
             self._principals[key] = principal
             self._expiry[key] = principal.expires_at
-        call = _Call(self, key, send, req, scope, opening)
+        call = _Call(self, key, send, req, scope, opening, ids if session is not None else ())
         self._calls.setdefault(key, set()).add(call)
         try:
             try:
@@ -169,7 +179,7 @@ class SessionRegistry:
                 await self._finish_cancelled(call, send)
         finally:
             self._request_done(key, call, session, opening)
-        return True
+        return None
 
     def _opened(self, call: _Call, message: Message) -> None:
         key = call.key
@@ -198,6 +208,8 @@ class SessionRegistry:
                 del self._calls[key]
         if session is not None:
             session.in_flight -= 1
+            if call.ids:
+                session.ids.difference_update(call.ids)
             session.idle_since = time.monotonic()
             if session.id in self._sessions and (call.status == 404 or (
                     call.req.method == "DELETE" and 200 <= call.status < 400)):

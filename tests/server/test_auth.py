@@ -266,7 +266,9 @@ def test_a_flood_that_ignores_retry_after_is_answered_late_and_a_polite_client_a
     from finops_mcp_admin.server.throttle import Tarpit
 
     app, _, _ = make_envelope(store, tmp_path, throttle=FailureThrottle(1, 60))
-    app.tarpit = Tarpit(after=4, delay=(30.0, 30.0))
+    # One frozen second: a burst that straddled a second's turn (slow under a loaded machine)
+    # started a fresh count and was answered at once.
+    app.tarpit = Tarpit(after=4, delay=(30.0, 30.0), clock=lambda: 1000.0)
     answered: list[int] = []
 
     async def flood():

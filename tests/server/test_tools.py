@@ -131,42 +131,52 @@ def test_the_official_client_keeps_its_connection_across_ten_calls(tls_server, c
     assert connects <= 1
 
 
-def test_requests_whose_client_left_end_in_the_server(tls_server, certs, sqlite_env):
-    # Eight requests with one id at once on warm connections: the SDK keys a request's answer
-    # by its id, so all but one answer are lost. Once their client leaves, each must end in the
-    # server (its access record written): in JSON mode nothing else watched the connection, and
-    # they held their tasks and session forever.
-    key = new_key(sqlite_env, "json-left", "--scope", "tools:read")
+def test_a_request_id_already_in_flight_in_the_session_is_refused_at_once(tls_server, certs, sqlite_env):
+    # Eight requests with one id at once on warm connections. The SDK keys a request's answer
+    # by its id: before, all but one answer were lost and those requests waited for ever,
+    # holding their tasks and the session (any key holder could do it). Now the envelope
+    # refuses an id already in flight in the session: every request is answered at once, the
+    # refusals are bad_request events, and the trail records all eight.
+    key = new_key(sqlite_env, "dup-ids", "--scope", "tools:read")
     answered: list[int] = []
+    later: list[int] = []
 
     async def go():
         async with http_client(certs, key, headers=HEADERS) as http:
             _, session, _ = await open_session(http, tls_server.url)
 
-            async def post(body: str, give_up: float) -> None:
-                with anyio.move_on_after(give_up):  # giving up closes the connection
-                    r = await http.post(tls_server.url, headers=session, content=body)
-                    answered.append(r.status_code)
+            async def post(body: str, into: list[int]) -> None:
+                with anyio.fail_after(10):
+                    into.append((await http.post(tls_server.url, headers=session, content=body)).status_code)
 
             async with anyio.create_task_group() as tg:  # eight connections in the pool
                 for i in range(8):
-                    tg.start_soon(post, json.dumps({"jsonrpc": "2.0", "id": 100 + i, "method": "ping"}), 10)
-            answered.clear()
+                    tg.start_soon(post, json.dumps({"jsonrpc": "2.0", "id": 100 + i, "method": "ping"}), [])
             async with anyio.create_task_group() as tg:
                 for _ in range(8):
-                    tg.start_soon(post, call(9, "whoami"), 1.5)
+                    tg.start_soon(post, call(9, "whoami"), answered)
+            await post(call(9, "whoami"), later)  # no longer in flight: the id may be used again
+            # As the SDK keys answers, 9.0 and "9" are the id 9: refused while 9 is in flight.
+            async with anyio.create_task_group() as tg:
+                for id_ in (9, 9.0, "9"):
+                    body = json.loads(call(0, "whoami"))
+                    tg.start_soon(post, json.dumps({**body, "id": id_}), later)
 
     anyio.run(go)
-    assert 1 <= len(answered) < 8  # else the lost answers this test is about did not happen
-    deadline = time.monotonic() + 5
+    assert len(answered) == 8 and set(answered) <= {200, 400}
+    assert 200 in answered and 400 in answered  # else the requests did not overlap: no test
+    assert later[0] == 200 and len(later) == 4 and set(later[1:]) <= {200, 400}
+    refused = [e for e in tls_server.events() if e["event"] == "bad_request" and e.get("key_id") == key[5:17]]
+    assert len(refused) == answered.count(400) + later.count(400)
+    assert {e["reason"] for e in refused} == {"JSON-RPC request id already in flight in this session"}
+    deadline = time.monotonic() + 5  # the trail lands in batches, up to ~0.3 s late
     while True:
         ended = [e for e in tls_server.events(access=True)
-                 if e["event"] == "tool_call" and e.get("key_name") == "json-left"]
-        if len(ended) == 8 or time.monotonic() > deadline:
+                 if e["event"] == "tool_call" and e.get("key_name") == "dup-ids"]
+        if len(ended) >= len(answered + later) or time.monotonic() > deadline:
             break
-        time.sleep(0.1)
-    assert len(ended) == 8
-    assert sorted(e["status"] for e in ended) == [0] * (8 - len(answered)) + [200] * len(answered)
+        time.sleep(0.05)
+    assert sorted(e["status"] for e in ended) == sorted(answered + later)
 
 
 def _asgi(app, *messages: dict) -> tuple[Any, list[dict]]:
