@@ -195,9 +195,11 @@ def jsonrpc_messages(body: bytes) -> list[dict[str, Any]]:
 
 
 def request_ids(messages: list[dict[str, Any]]) -> tuple[str, ...]:
-    """The ids of a body's JSON-RPC requests, as the MCP SDK keys their answers (`str(id)` of
-    the validated id): an integral number is its integer, so 1, 1.0 and "1" are one id. Two
-    requests in flight with one id in a session lose an answer and stall (sessions.py)."""
+    """The ids of a body's JSON-RPC requests, as the MCP SDK keys their answers: `str(id)`, so
+    1 and "1" are one id. Two requests in flight with one id in a session lose an answer and
+    stall (sessions.py). An integral number is its integer (1.0 is 1, True is 1): the SDK does
+    not take those as request ids at all (it answers 202), so counting them as 1 only refuses
+    what is not a request there."""
     ids = []
     for message in messages:
         if "method" in message and "id" in message:

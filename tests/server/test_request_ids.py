@@ -91,7 +91,7 @@ def test_an_id_in_flight_is_refused_and_free_again_once_answered(envelope):
             tg.start_soon(held, "other id", 10)
             while app.app.held < 2:
                 await anyio.sleep(0.001)
-            for spelling in (9, 9.0, "9"):  # one id to the SDK
+            for spelling in (9, 9.0, "9"):  # the SDK keys answers by str(id); 9.0 is counted as 9
                 assert (await call(app, headers=in_session, body=body(spelling)))[0] == 400
             batch = json.dumps([json.loads(body(11)), json.loads(body(11))]).encode()
             assert (await call(app, headers=in_session, body=batch))[0] == 400  # repeats itself

@@ -156,16 +156,11 @@ def test_a_request_id_already_in_flight_in_the_session_is_refused_at_once(tls_se
                 for _ in range(8):
                     tg.start_soon(post, call(9, "whoami"), answered)
             await post(call(9, "whoami"), later)  # no longer in flight: the id may be used again
-            # As the SDK keys answers, 9.0 and "9" are the id 9: refused while 9 is in flight.
-            async with anyio.create_task_group() as tg:
-                for id_ in (9, 9.0, "9"):
-                    body = json.loads(call(0, "whoami"))
-                    tg.start_soon(post, json.dumps({**body, "id": id_}), later)
 
     anyio.run(go)
     assert len(answered) == 8 and set(answered) <= {200, 400}
     assert 200 in answered and 400 in answered  # else the requests did not overlap: no test
-    assert later[0] == 200 and len(later) == 4 and set(later[1:]) <= {200, 400}
+    assert later == [200]
     refused = [e for e in tls_server.events() if e["event"] == "bad_request" and e.get("key_id") == key[5:17]]
     assert len(refused) == answered.count(400) + later.count(400)
     assert {e["reason"] for e in refused} == {"JSON-RPC request id already in flight in this session"}
