@@ -111,7 +111,9 @@ def test_a_failed_first_connection_answers_every_pending_request_and_keeps_runni
         proc.stdin.flush()
         later = _read_messages(proc, 1)
         assert proc.poll() is None, "the bridge exited"
-        assert sorted(m["id"] for m in first) == [0, 1, 2, 3, 4, 5]  # each answered exactly once
+        if sorted(m["id"] for m in first) != [0, 1, 2, 3, 4, 5]:  # each answered exactly once
+            proc.kill()  # seen once under six test processes, never reproduced: say what it did
+            pytest.fail(f"answered {first}, then {later}; stderr: {proc.stderr.read().decode()[-3000:]}")
         assert [m["id"] for m in later] == [99]
         assert all("cannot connect" in m["error"]["message"] for m in first + later), first + later
     finally:
