@@ -85,16 +85,31 @@ def _bridge(url: str, env: dict[str, str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, env={**os.environ, **env})
 
 
+_unread: dict[int, bytes] = {}  # pid -> bytes read from its stdout past the last whole line
+
+
 def _read_messages(proc: subprocess.Popen, count: int, wait: float = 20.0) -> list[dict]:
+    """The next `count` JSON lines on the bridge's stdout (fewer if `wait` runs out). It reads
+    the pipe itself: select() sees only the pipe, so lines that a buffered readline() had
+    already taken into Python's buffer were never seen (two answers in one chunk: the second
+    "went missing" under load)."""
     out: list[dict] = []
+    buffer = _unread.pop(proc.pid, b"")
     deadline = time.monotonic() + wait
-    while len(out) < count and time.monotonic() < deadline:
+    while len(out) < count:
+        if b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            out.append(json.loads(line))
+            continue
+        if time.monotonic() >= deadline:
+            break
         ready, _, _ = select.select([proc.stdout], [], [], 0.2)
         if ready:
-            line = proc.stdout.readline()
-            if not line:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
                 break
-            out.append(json.loads(line))
+            buffer += chunk
+    _unread[proc.pid] = buffer
     return out
 
 
@@ -111,9 +126,7 @@ def test_a_failed_first_connection_answers_every_pending_request_and_keeps_runni
         proc.stdin.flush()
         later = _read_messages(proc, 1)
         assert proc.poll() is None, "the bridge exited"
-        if sorted(m["id"] for m in first) != [0, 1, 2, 3, 4, 5]:  # each answered exactly once
-            proc.kill()  # seen once under six test processes, never reproduced: say what it did
-            pytest.fail(f"answered {first}, then {later}; stderr: {proc.stderr.read().decode()[-3000:]}")
+        assert sorted(m["id"] for m in first) == [0, 1, 2, 3, 4, 5]  # each answered exactly once
         assert [m["id"] for m in later] == [99]
         assert all("cannot connect" in m["error"]["message"] for m in first + later), first + later
     finally:
