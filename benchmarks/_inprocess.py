@@ -7,6 +7,8 @@ import statistics
 import time
 from typing import Any
 
+from _common import rotated
+
 
 async def asgi_post(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
     """One POST /mcp through an ASGI app, in-process; the response status."""
@@ -43,11 +45,9 @@ async def cpu_per_request(apps: dict[str, Any], headers: dict[str, dict[str, str
         for _ in range(200):
             if (status := await asgi_post(app, raw[name], body)) != 200:
                 raise SystemExit(f"in-process {name}: {status}")
-    names = list(apps)
     times: dict[str, list[float]] = {name: [] for name in apps}
     for i in range(batches):
-        shift = i % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in rotated(tuple(apps), i):
             start_cpu = time.process_time()
             for _ in range(per_batch):
                 await asgi_post(apps[name], raw[name], body)

@@ -172,9 +172,9 @@ def main() -> None:
 
 #: In-process variants of the envelope on the trivial route: each leaves out one part, so the
 #: difference to the whole envelope is what that part costs.
-WITHOUT = {"no-sessions": "without session tracking", "no-rate": "without the key's rate",
-           "noaccess": "--access-log none"}
-PARTS = {"no-sessions": "session tracking", "no-rate": "the key's rate", "noaccess": "the access trail"}
+WITHOUT = {"no-sessions": "without session tracking", "no-rate": "without the key's rate"}
+PARTS = {"no-sessions": "session tracking", "no-rate": "the key's rate",
+         "envelope-noaccess": "the access trail"}
 
 
 def in_process(store_url: str, key: str, workdir: Path, batches: int = 15,
@@ -198,7 +198,7 @@ def in_process(store_url: str, key: str, workdir: Path, batches: int = 15,
 
     apps = {"bare": envelope_apps.trivial, "floor-pass": envelope_apps.floor_pass(envelope_apps.trivial),
             "floor-parse": envelope_apps.floor_parse(envelope_apps.trivial), "envelope": envelope(),
-            "noaccess": envelope(access_log="none")}
+            "envelope-noaccess": envelope(access_log="none")}
     apps["no-sessions"] = envelope()
     apps["no-sessions"].sessions = None  # type: ignore[attr-defined]
     apps["no-rate"] = envelope()
@@ -234,7 +234,7 @@ def budget(http: dict[str, list[float]], store_url: str, key: str, workdir: Path
         if mode not in http:
             continue
         added = 1e6 / statistics.median(http[mode]) - bare_us
-        inproc = own["noaccess" if mode == "envelope-noaccess" else mode]
+        inproc = own[mode]
         factors[mode] = added / inproc
         print(f"  {LABELS[mode]}: {added:.0f} µs more over HTTP for {inproc:.1f} µs in-process "
               f"(x{factors[mode]:.1f})")

@@ -72,14 +72,13 @@ class _Session:
 class _Call:
     """One request in flight: watches its response and can be cancelled."""
 
-    __slots__ = ("completed", "ended", "ids", "key", "opening", "registry", "req", "scope",
-                 "send_on", "started", "status", "task")
+    __slots__ = ("completed", "ended", "key", "opening", "registry", "req", "scope", "send_on",
+                 "started", "status", "task")
 
     def __init__(self, registry: SessionRegistry, key: str, send: Send, req: Request, scope: Scope,
-                 opening: bool, ids: tuple[str, ...]) -> None:
+                 opening: bool) -> None:
         self.registry, self.key, self.send_on, self.req, self.scope, self.opening = (
             registry, key, send, req, scope, opening)
-        self.ids = ids
         self.started = self.completed = self.ended = False
         self.status = 0
         self.task = asyncio.current_task()
@@ -165,7 +164,7 @@ class SessionRegistry:
         if self._principals.get(key) is not principal:
             self._principals[key] = principal
             self._expiry[key] = principal.expires_at
-        call = _Call(self, key, send, req, scope, opening, ids if session is not None else ())
+        call = _Call(self, key, send, req, scope, opening)
         self._calls.setdefault(key, set()).add(call)
         try:
             try:
@@ -178,7 +177,7 @@ class SessionRegistry:
                     raise asyncio.CancelledError  # cancelled by someone else too (shutdown)
                 await self._finish_cancelled(call, send)
         finally:
-            self._request_done(key, call, session, opening)
+            self._request_done(key, call, session, opening, ids)
         return None
 
     def _opened(self, call: _Call, message: Message) -> None:
@@ -196,7 +195,8 @@ class SessionRegistry:
         self._by_key.setdefault(key, set()).add(session_id)
         self._emit(schema.SESSION_OPENED, None, session, call.req)
 
-    def _request_done(self, key: str, call: _Call, session: _Session | None, opening: bool) -> None:
+    def _request_done(self, key: str, call: _Call, session: _Session | None, opening: bool,
+                      ids: tuple[str, ...]) -> None:
         if call.opening:  # the app never started a response
             self._pending[key] -= 1
         if opening and not self._pending.get(key):
@@ -208,8 +208,7 @@ class SessionRegistry:
                 del self._calls[key]
         if session is not None:
             session.in_flight -= 1
-            if call.ids:
-                session.ids.difference_update(call.ids)
+            session.ids.difference_update(ids)  # the session's ids were added with in_flight
             session.idle_since = time.monotonic()
             if session.id in self._sessions and (call.status == 404 or (
                     call.req.method == "DELETE" and 200 <= call.status < 400)):
